@@ -1,0 +1,39 @@
+// ipc/error.hpp: the one way every tool reports a failure.
+//
+//   die("pipe")            prints "tool: pipe: Too many open files (EMFILE)" and exits 1
+//   die_en(err, "pthread_create")  the same for APIs that return the error number
+//   usage_error("...")     prints "tool: ..." and "Run with --help for more.", exits 2
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace ipc {
+
+inline constexpr int exit_failure = 1;  // a system call or the work failed
+inline constexpr int exit_usage = 2;    // the command line was wrong
+
+// The program's short name, as it prefixes every message ("procinfo").
+[[nodiscard]] std::string_view tool_name() noexcept;
+
+// "EPIPE" for EPIPE; "E?" + number for a value glibc has no name for.
+[[nodiscard]] std::string errno_name(int err);
+
+// "call: strerror (ENAME)", e.g. "kill(99999, SIGTERM): No such process (ESRCH)".
+[[nodiscard]] std::string error_text(int err, std::string_view call);
+
+// Prints "tool: call: strerror (ENAME)" on stderr for errno / err and exits 1.
+[[noreturn]] void die(std::string_view call);
+[[noreturn]] void die_en(int err, std::string_view call);
+
+// Prints "tool: message" on stderr and exits 1: a failure that is not a system call's.
+[[noreturn]] void fail(std::string_view message);
+
+// Prints "tool: call: strerror (ENAME)" and returns, for a tool that goes on. Keeps errno.
+void warn(std::string_view call);
+void warn_en(int err, std::string_view call);
+
+// Prints "tool: message" and "Run with --help for more." on stderr and exits 2.
+[[noreturn]] void usage_error(std::string_view message);
+
+}  // namespace ipc

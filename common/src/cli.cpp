@@ -1,0 +1,66 @@
+#include "ipc/cli.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+
+#include "ipc/error.hpp"
+#include "ipc/explain.hpp"
+#include "ipc/units.hpp"
+
+namespace ipc {
+
+std::string_view version() noexcept { return IPCKIT_VERSION; }
+
+void setup(CLI::App& app, std::string_view example) {
+    app.set_version_flag("--version", fmt::format("{} (ipckit) {}", app.get_name(), version()),
+                         "Print the version and exit");
+    app.add_flag_callback(
+        "-x,--explain", [] { set_explain(true); },
+        "Narrate each system call on stderr as it happens: [pid] call(args) = result");
+    app.footer(fmt::format("Example:\n  {}", example));
+}
+
+void parse(CLI::App& app, int argc, char** argv) {
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::Success& e) {  // --help, --version
+        std::exit(app.exit(e));
+    } catch (const CLI::ParseError& e) {
+        usage_error(e.what());
+    }
+}
+
+CLI::Option* add_size_option(CLI::App& app, const std::string& name, std::uint64_t& value,
+                             const std::string& description) {
+    auto* opt = app.add_option_function<std::string>(
+        name,
+        [&value](const std::string& text) {
+            try {
+                value = parse_size(text);
+            } catch (const std::invalid_argument& e) {
+                throw CLI::ValidationError(e.what());
+            }
+        },
+        description);
+    opt->type_name("SIZE")->default_str(format_size(value));
+    return opt;
+}
+
+CLI::Option* add_duration_option(CLI::App& app, const std::string& name,
+                                 std::chrono::nanoseconds& value, const std::string& description) {
+    auto* opt = app.add_option_function<std::string>(
+        name,
+        [&value](const std::string& text) {
+            try {
+                value = parse_duration(text);
+            } catch (const std::invalid_argument& e) {
+                throw CLI::ValidationError(e.what());
+            }
+        },
+        description);
+    opt->type_name("DURATION")->default_str(format_duration(value));
+    return opt;
+}
+
+}  // namespace ipc

@@ -1,0 +1,58 @@
+#include "ipc/error.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "ipc/io.hpp"
+
+namespace ipc {
+
+std::string_view tool_name() noexcept { return program_invocation_short_name; }
+
+std::string errno_name(int err) {
+    if (const char* name = ::strerrorname_np(err)) return name;
+    return fmt::format("E?{}", err);
+}
+
+std::string error_text(int err, std::string_view call) {
+    return fmt::format("{}: {} ({})", call, ::strerror(err), errno_name(err));
+}
+
+namespace {
+// One write(2) per message, so that lines from several processes never mix.
+void print_line(std::string_view text) {
+    const std::string line = fmt::format("{}: {}\n", tool_name(), text);
+    (void)write_all(STDERR_FILENO, line.data(), line.size());
+}
+}  // namespace
+
+void die(std::string_view call) { die_en(errno, call); }
+
+void die_en(int err, std::string_view call) {
+    print_line(error_text(err, call));
+    std::exit(exit_failure);
+}
+
+void fail(std::string_view message) {
+    print_line(message);
+    std::exit(exit_failure);
+}
+
+void warn(std::string_view call) { warn_en(errno, call); }
+
+void warn_en(int err, std::string_view call) {
+    const int saved = errno;
+    print_line(error_text(err, call));
+    errno = saved;
+}
+
+void usage_error(std::string_view message) {
+    print_line(fmt::format("{}\nRun with --help for more.", message));
+    std::exit(exit_usage);
+}
+
+}  // namespace ipc

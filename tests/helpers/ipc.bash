@@ -1,0 +1,83 @@
+# Shared by every tests/<chapter>/<tool>.bats:   load ../helpers/ipc
+#
+# CTest runs each .bats file with TOOL=<path of the tool under test> and BIN=<folder of all
+# tools>. To run one by hand:  TOOL=build/bin/procinfo bats tests/procinfo/procinfo.bats
+#
+#   bg_start NAME CMD...      start CMD in the background; its stdout goes to $(bg_out NAME),
+#                             its stderr to $(bg_err NAME); $BG_PID is its pid
+#   wait_for_line FILE REGEX [SECONDS]   wait (bounded, default 10 s) until FILE has a line
+#                             matching the extended REGEX; fails showing FILE on timeout
+#   wait_for_exit PID [SECONDS]  wait until a background process ends; sets $BG_STATUS
+#   bg_stop_all               TERM, then KILL after 5 s, every process bg_start started;
+#                             the default teardown() calls it, so nothing outlives a test
+
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+: "${TOOL:?TOOL must be the path of the tool under test (CTest sets it)}"
+: "${BIN:=$(dirname "$TOOL")}"
+export TOOL BIN
+
+bg_out() { printf '%s/%s.out\n' "$BATS_TEST_TMPDIR" "$1"; }
+bg_err() { printf '%s/%s.err\n' "$BATS_TEST_TMPDIR" "$1"; }
+
+bg_start() {
+    local name=$1
+    shift
+    # fd 3 is bats' own: a background process that keeps it open makes bats wait forever.
+    "$@" >"$(bg_out "$name")" 2>"$(bg_err "$name")" 3>&- &
+    BG_PID=$!
+    echo "$BG_PID" >>"$BATS_TEST_TMPDIR/bg.pids"
+}
+
+wait_for_line() {
+    local file=$1 regex=$2 seconds=${3:-10}
+    local deadline=$((SECONDS + seconds))
+    until grep -E -q -- "$regex" "$file" 2>/dev/null; do
+        if ((SECONDS >= deadline)); then
+            echo "timed out after ${seconds}s waiting for /$regex/ in $file; it holds:" >&2
+            cat "$file" >&2 2>/dev/null
+            return 1
+        fi
+        sleep 0.02
+    done
+}
+
+wait_for_exit() {
+    local pid=$1 seconds=${2:-10}
+    local deadline=$((SECONDS + seconds))
+    while kill -0 "$pid" 2>/dev/null; do
+        # A zombie child of this shell still answers kill -0: ask wait once it is a zombie.
+        if [[ $(ps -o stat= -p "$pid" 2>/dev/null) == Z* ]]; then break; fi
+        if ((SECONDS >= deadline)); then
+            echo "timed out after ${seconds}s waiting for pid $pid to exit" >&2
+            return 1
+        fi
+        sleep 0.02
+    done
+    BG_STATUS=0
+    wait "$pid" 2>/dev/null || BG_STATUS=$?
+}
+
+bg_stop_all() {
+    local pids pid
+    [[ -f "$BATS_TEST_TMPDIR/bg.pids" ]] || return 0
+    mapfile -t pids <"$BATS_TEST_TMPDIR/bg.pids"
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do
+        if ! wait_for_exit "$pid" 5 2>/dev/null; then
+            kill -KILL "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
+    rm -f "$BATS_TEST_TMPDIR/bg.pids"
+}
+
+teardown() { bg_stop_all; }
+
+# The usage-error contract of CONVENTIONS.md: exit 2, the message, then the hint.
+assert_usage_error() {
+    assert_failure 2
+    assert_line --partial "$1"
+    assert_line "Run with --help for more."
+}
