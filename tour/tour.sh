@@ -7,7 +7,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-BIN=$(cd "${BIN:-$here/../build/bin}" && pwd)
+BIN=${BIN:-$here/../build/bin}
+if [[ ! -d $BIN ]]; then
+    echo "tour: no tools in $BIN: build them first (see README.md, Quick start)" >&2
+    exit 1
+fi
+BIN=$(cd "$BIN" && pwd)
 export PATH="$BIN:$PATH"
 work=$(mktemp -d "${TMPDIR:-/tmp}/ipckit-tour.XXXXXX")
 trap 'rm -rf "$work"' EXIT
