@@ -174,9 +174,12 @@ struct tally {
         const std::chrono::duration<double> span = last - first;
         std::string out =
             fmt::format("sigrecv: received {} signal{}", total, total == 1 ? "" : "s");
-        if (total > 1) out += fmt::format(" in {:.6f}s first to last", span.count());
-        if (with_rate && total > 1) {
-            out += fmt::format(" ({:.0f}/s)", static_cast<double>(total - 1) / span.count());
+        if (total > 1 && span.count() == 0) out += " in one read";
+        if (total > 1 && span.count() > 0) {
+            out += fmt::format(" in {:.6f}s first to last", span.count());
+            if (with_rate) {
+                out += fmt::format(" ({:.0f}/s)", static_cast<double>(total - 1) / span.count());
+            }
         }
         out += "\n";
         for (int s = 1; s <= 64; ++s) {
