@@ -148,39 +148,46 @@ std::string who(const target& t) {
     return fmt::format("{} ({})", t.pid, t.comm);
 }
 
+// The call send_once makes, as -x and the error messages name it.
+std::string call_text(const target& t, int sig, bool queue, int value) {
+    const std::string signal = sig == 0 ? "0" : ipc::signal_name(sig);
+    if (t.pidfd) {
+        return fmt::format("pidfd_send_signal({} (pid {}), {}{})", t.pidfd.get(), t.pid, signal,
+                           queue ? fmt::format(", value {}", value) : "");
+    }
+    if (queue) return fmt::format("sigqueue({}, {}, {})", t.pid, signal, value);
+    return fmt::format("kill({}, {})", t.pid, signal);
+}
+
 // Sends one signal: kill(2), or sigqueue(3) with a value (through the pidfd when we hold one).
 // Returns 0 or the errno.
 int send_once(const target& t, int sig, bool queue, int value) {
     int rc = 0;
-    std::string call;
-    if (t.pidfd) {
+    if (t.pidfd && queue) {
         siginfo_t info{};  // what sigqueue(3) fills in for us
         info.si_signo = sig;
         info.si_code = SI_QUEUE;
         info.si_pid = ::getpid();
         info.si_uid = ::getuid();
         info.si_value.sival_int = value;
-        rc = ::pidfd_send_signal(t.pidfd.get(), sig, queue ? &info : nullptr, 0);
-        call = fmt::format("pidfd_send_signal({}, {}{})", t.pidfd.get(), ipc::signal_name(sig),
-                           queue ? fmt::format(", value {}", value) : "");
+        rc = ::pidfd_send_signal(t.pidfd.get(), sig, &info, 0);
+    } else if (t.pidfd) {
+        rc = ::pidfd_send_signal(t.pidfd.get(), sig, nullptr, 0);  // like kill(2): SI_USER
     } else if (queue) {
         rc = ::sigqueue(t.pid, sig, sigval{.sival_int = value});
-        call = fmt::format("sigqueue({}, {}, {})", t.pid, ipc::signal_name(sig), value);
     } else {
         rc = ::kill(t.pid, sig);
-        call = fmt::format("kill({}, {})", t.pid, sig == 0 ? "0" : ipc::signal_name(sig));
     }
     const int err = rc == -1 ? errno : 0;
     if (ipc::explaining()) {
-        ipc::explain("{} = {}", call, err == 0 ? "0" : "-1 " + ipc::errno_name(err));
+        ipc::explain("{} = {}", call_text(t, sig, queue, value),
+                     err == 0 ? "0" : "-1 " + ipc::errno_name(err));
     }
     return err;
 }
 
 // Says why a send failed, with its own message for the two errors a user meets.
-void report_failure(const target& t, int sig, int err) {
-    const auto call = fmt::format("{}({}, {})", t.pidfd ? "pidfd_send_signal" : "kill", t.pid,
-                                  sig == 0 ? "0" : ipc::signal_name(sig));
+void report_failure(const target& t, int sig, bool queue, int value, int err) {
     std::string why;
     if (err == ESRCH) {
         why = t.pid > 0 ? fmt::format("there is no process {} (it may have exited)", t.pid)
@@ -191,7 +198,8 @@ void report_failure(const target& t, int sig, int err) {
         why = fmt::format("{} exists but belongs to {}; only its owner or root may signal it",
                           who(t), known ? fmt::format("uid {}", st.st_uid) : "another user");
     }
-    complain(ipc::error_text(err, call) + (why.empty() ? "" : ": " + why));
+    complain(ipc::error_text(err, call_text(t, sig, queue, value)) +
+             (why.empty() ? "" : ": " + why));
 }
 
 // Sends `count` signals to one target. A real-time signal queues, and the queue is limited by
@@ -226,7 +234,7 @@ bool send_all(const target& t, int sig, bool queue, int first_value, std::uint64
                 complain(fmt::format("gave up: {}'s queue stayed full for 10s; sent {} of {}",
                                      who(t), k, count));
             } else {
-                report_failure(t, sig, err);
+                report_failure(t, sig, queue, value, err);
                 if (k > 0) complain(fmt::format("sent {} of {} before that", k, count));
             }
             return false;
