@@ -212,9 +212,10 @@ std::vector<int> choose_signals(const std::vector<std::string>& list, bool all) 
             pos = end == std::string::npos ? item.size() : end + 1;
             if (word.empty()) continue;
             const auto s = ipc::parse_signal(word);
-            if (!s)
+            if (!s) {
                 ipc::usage_error(
                     fmt::format("--signals: '{}' is not a signal (siglist shows them)", word));
+            }
             if (*s == SIGKILL) {
                 ipc::usage_error(
                     "--signals: SIGKILL cannot be caught, blocked or ignored: the kernel always "
@@ -259,15 +260,17 @@ std::string queued_signals() {
     return "?";
 }
 
-// Sleeps until `until` on the monotonic clock. Every handled signal is blocked, so nothing
-// interrupts it; EINTR is still retried (a stop and continue may cause one on old kernels).
-void sleep_until(clock_type::time_point until) {
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(until.time_since_epoch());
-    timespec ts{};
-    ts.tv_sec = static_cast<time_t>(ns.count() / 1'000'000'000);
-    ts.tv_nsec = static_cast<long>(ns.count() % 1'000'000'000);
+// Sleeps for `d` on the monotonic clock, to an absolute deadline so a retry does not drift.
+// The handled signals are blocked, so none interrupts it; EINTR is still retried.
+void sleep_for(std::chrono::nanoseconds d) {
+    timespec deadline{};
+    if (::clock_gettime(CLOCK_MONOTONIC, &deadline) == -1) ipc::die("clock_gettime");
+    const auto ns = deadline.tv_nsec + d.count() % 1'000'000'000;
+    deadline.tv_sec += static_cast<time_t>(d.count() / 1'000'000'000 + ns / 1'000'000'000);
+    deadline.tv_nsec = static_cast<long>(ns % 1'000'000'000);
     int err = 0;
-    while ((err = ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr)) == EINTR) {}
+    while ((err = ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nullptr)) == EINTR) {
+    }
     if (err != 0) ipc::die_en(err, "clock_nanosleep");
 }
 
@@ -343,7 +346,7 @@ int main(int argc, char** argv) {
     if (block.count() > 0) {
         say(fmt::format("sigrecv: blocking for {}: signals sent now stay pending\n",
                         ipc::format_duration(block)));
-        sleep_until(clock_type::now() + block);
+        sleep_for(block);
         sigset_t pending;
         if (::sigpending(&pending) == -1) ipc::die("sigpending");
         ipc::explain("sigpending() = {{{}}}", names_of(pending));
@@ -377,8 +380,9 @@ int main(int argc, char** argv) {
         }
         if (!lines.empty()) say(lines);
         // The watchers speak after the dispatcher's own line.
-        for (std::size_t i = 0; subscribers && i < got; ++i)
+        for (std::size_t i = 0; subscribers && i < got; ++i) {
             subscribers->send(from_siginfo(batch[i]));
+        }
 
         if (end_signal != 0) {
             if (subscribers) subscribers->close();
@@ -403,8 +407,9 @@ int main(int argc, char** argv) {
     for (int s : wanted) {
         // The disposition may have been inherited as SIG_IGN (a shell starts background jobs
         // with SIGINT and SIGQUIT ignored): set SIG_DFL explicitly.
-        if (::sigaction(s, &dfl, nullptr) == -1)
+        if (::sigaction(s, &dfl, nullptr) == -1) {
             ipc::die(fmt::format("sigaction({}, SIG_DFL)", ipc::signal_name(s)));
+        }
     }
     ipc::explain("sigaction(each, SIG_DFL) = 0");
     sfd.reset();

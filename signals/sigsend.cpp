@@ -18,8 +18,10 @@
 #include <cstdint>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -67,14 +69,16 @@ std::string comm_of(pid_t pid) {
     return comm;
 }
 
-// Does this process match NAME? Its name (comm, cut to 15 bytes by the kernel) or its argv[0]'s
-// file name must equal NAME; with --full, NAME may appear anywhere in the command line.
+// Does this process match NAME? Its name (comm, which the kernel cuts to 15 bytes, so only for
+// a NAME that fits) or its argv[0]'s file name must equal NAME; with --full, NAME may appear
+// anywhere in the command line.
 bool matches(pid_t pid, const std::string& name, bool full) {
     std::string cmdline = read_proc(pid, "cmdline");
     if (cmdline.empty()) return false;  // a kernel thread, a zombie, or gone
     const std::string argv0 = cmdline.substr(0, cmdline.find('\0'));
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    return comm_of(pid) == name.substr(0, 15) || argv0.substr(argv0.rfind('/') + 1) == name ||
+    return (name.size() <= 15 && comm_of(pid) == name) ||
+           argv0.substr(argv0.rfind('/') + 1) == name ||
            (full && cmdline.find(name) != std::string::npos);
 }
 
