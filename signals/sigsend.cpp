@@ -289,7 +289,7 @@ int main(int argc, char** argv) {
     app.add_option("args", args,
                    "SIG then PID...; with -0 only PIDs. Put -- before a negative PID (a process "
                    "group), as with kill: sigsend TERM --group -- -1234")
-        ->type_name("SIG PID...");
+        ->type_name("SIG PID");
     app.add_flag("-0,--check", check_only,
                  "Send no signal, only check (kill(pid, 0)): does it exist, may we signal it?");
     app.add_option("-n,--name", name,
