@@ -53,10 +53,6 @@ struct target {
 void say(const std::string& line) {
     if (!ipc::write_all(STDOUT_FILENO, line.data(), line.size())) ipc::die("write(stdout)");
 }
-void complain(const std::string& text) {
-    const std::string line = fmt::format("{}: {}\n", ipc::tool_name(), text);
-    (void)ipc::write_all(STDERR_FILENO, line.data(), line.size());
-}
 
 // The whole of a small /proc file ("" if the process is gone).
 std::string read_proc(pid_t pid, const char* file) {
@@ -103,7 +99,7 @@ std::vector<target> find_by_name(const std::string& name, bool full, bool force)
         if (ec != std::errc{} || end != d_name.data() + d_name.size()) continue;
         if (pid == self || pid == parent || !matches(pid, name, full)) continue;
         if (pid == 1 && !force) {
-            complain(fmt::format("skipping pid 1 ({}): init needs --force", comm_of(1)));
+            ipc::complain(fmt::format("skipping pid 1 ({}): init needs --force", comm_of(1)));
             continue;
         }
         ipc::unique_fd pidfd{::pidfd_open(pid, 0)};
@@ -202,7 +198,7 @@ void report_failure(const target& t, int sig, bool queue, int value, int err) {
         why = fmt::format("{} exists but belongs to {}; only its owner or root may signal it",
                           who(t), known ? fmt::format("uid {}", st.st_uid) : "another user");
     }
-    complain(ipc::error_text(err, call_text(t, sig, queue, value)) +
+    ipc::complain(ipc::error_text(err, call_text(t, sig, queue, value)) +
              (why.empty() ? "" : ": " + why));
 }
 
@@ -220,7 +216,7 @@ bool send_all(const target& t, int sig, bool queue, int first_value, std::uint64
         int err = 0;
         while ((err = send_once(t, sig, queue, value)) == EAGAIN && stuck < 10s) {
             if (retries++ == 0) {
-                complain(
+                ipc::complain(
                     fmt::format("{}'s signal queue is full (EAGAIN: RLIMIT_SIGPENDING, "
                                 "ulimit -i); waiting for it to drain and retrying",
                                 who(t)));
@@ -235,11 +231,11 @@ bool send_all(const target& t, int sig, bool queue, int first_value, std::uint64
         }
         if (err != 0) {
             if (err == EAGAIN) {
-                complain(fmt::format("gave up: {}'s queue stayed full for 10s; sent {} of {}",
+                ipc::complain(fmt::format("gave up: {}'s queue stayed full for 10s; sent {} of {}",
                                      who(t), k, count));
             } else {
                 report_failure(t, sig, queue, value, err);
-                if (k > 0) complain(fmt::format("sent {} of {} before that", k, count));
+                if (k > 0) ipc::complain(fmt::format("sent {} of {} before that", k, count));
             }
             return false;
         }
@@ -257,7 +253,7 @@ bool send_all(const target& t, int sig, bool queue, int first_value, std::uint64
     }
     say(line + "\n");
     if (retries > 0) {
-        complain(fmt::format("the queue was full {} times; waited {} in all and retried: none lost",
+        ipc::complain(fmt::format("the queue was full {} times; waited {} in all and retried: none lost",
                              retries, ipc::format_duration(waited)));
     }
     return true;
@@ -335,7 +331,7 @@ int main(int argc, char** argv) {
     if (!name.empty()) {
         auto found = find_by_name(name, full, force);
         if (found.empty()) {
-            complain(
+            ipc::complain(
                 fmt::format("no process matches '{}' (never sigsend itself nor its parent)", name));
             return ipc::exit_failure;
         }

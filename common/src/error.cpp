@@ -42,6 +42,12 @@ void fail(std::string_view message) {
     std::exit(exit_failure);
 }
 
+void complain(std::string_view message) {
+    const int saved = errno;
+    print_line(message);
+    errno = saved;
+}
+
 void warn(std::string_view call) { warn_en(errno, call); }
 
 void warn_en(int err, std::string_view call) {

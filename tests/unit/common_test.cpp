@@ -152,6 +152,15 @@ TEST(Errors, WarnKeepsErrno) {
     EXPECT_NE(err.find(": open(x): No such file or directory (ENOENT)\n"), std::string::npos);
 }
 
+TEST(Errors, ComplainPrintsAndGoesOn) {
+    testing::internal::CaptureStderr();
+    errno = EPIPE;
+    ipc::complain("skipping pid 1");
+    EXPECT_EQ(errno, EPIPE);
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_NE(err.find(": skipping pid 1\n"), std::string::npos);
+}
+
 TEST(Explain, SilentUnlessOnThenPrefixedWithPid) {
     testing::internal::CaptureStderr();
     ipc::explain("pipe() = [{}, {}]", 3, 4);

@@ -29,6 +29,9 @@ inline constexpr int exit_usage = 2;    // the command line was wrong
 // Prints "tool: message" on stderr and exits 1: a failure that is not a system call's.
 [[noreturn]] void fail(std::string_view message);
 
+// Prints "tool: message" on stderr and returns, for a tool that goes on. Keeps errno.
+void complain(std::string_view message);
+
 // Prints "tool: call: strerror (ENAME)" and returns, for a tool that goes on. Keeps errno.
 void warn(std::string_view call);
 void warn_en(int err, std::string_view call);
