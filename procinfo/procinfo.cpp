@@ -331,7 +331,7 @@ bool show_state(pid_t pid, char want, std::string_view why) {
     const char seen = wait_for_state(pid, want);
     const std::string wchan = seen == 'S' || seen == 'D' ? wchan_of(pid) : "";
     if (seen == want) {
-        say("{}  pid {:<7} {:<30} {}{}", seen, pid, state_meaning(seen), why, wchan);
+        say("{}  pid {:<7} {:<31} {}{}", seen, pid, state_meaning(seen), why, wchan);
     } else {
         say("{}  pid {:<7} expected {} ({}), but /proc/{}/stat shows {} after 5 s: {}", seen, pid,
             want, state_meaning(want), pid, seen, why);
@@ -417,7 +417,7 @@ bool show_zombie() {
     ipc::explain("waitid({}, WEXITED|WNOWAIT) = 0: exited, left unreaped", pid);
     const bool ok = show_state(pid, 'Z', "exited with status 7, not reaped yet by its parent");
     const int code = reap(pid);
-    say("-  pid {:<7} {:<30} waitpid() took its status {}; /proc/{} is {}", pid, "reaped", code,
+    say("-  pid {:<7} {:<31} waitpid() took its status {}; /proc/{} is {}", pid, "reaped", code,
         pid, state_of(pid) ? "still there" : "gone");
     return ok;
 }
@@ -438,7 +438,7 @@ void show_dead() {
     if (got == 0 || err != ECHILD) ipc::fail("waitid() should find nothing to wait for (ECHILD)");
     if (::sigaction(SIGCHLD, &old, nullptr) == -1) ipc::die("sigaction(SIGCHLD)");
     const auto left = state_of(pid);
-    say("X  pid {:<7} {:<30} not seen: /proc/{} {}", pid, state_meaning('X'), pid,
+    say("X  pid {:<7} {:<31} not seen: /proc/{} {}", pid, state_meaning('X'), pid,
         left ? fmt::format("shows {}", *left) : "is already gone, and it never was Z");
     say("   (SIGCHLD ignored: the kernel reaped it as it exited. X lasts from a reaping to the");
     say("   removal of the process, inside the kernel: too short for /proc to catch.)");
@@ -513,7 +513,7 @@ int run_orphan(bool subreaper) {
     });
     said = {};             // the parent and the grandchild talk alone: EOF if one dies
     report.write.reset();  // only the grandchild writes: end of file once it has exited
-    reap(parent);          // the kernel reparents the orphan in exit(), before the reapable zombie
+    reap(parent);          // exit() hands its children on before the parent becomes reapable
     say("tool {}: its parent {} has exited (reaped with waitpid)", ::getpid(), parent);
     if (!ipc::write_all(gone.write.get(), "!", 1)) ipc::die("write(gone pipe)");
     pid_t ids[2] = {0, 0};  // the orphan, its adopter
@@ -578,8 +578,7 @@ int run_fork() {
     say("parent {}: value = {} {}: the child's write went to its own copy", ::getpid(), *value,
         where(value));
     if (frame_of(value))
-        say("The child shared the parent's frame until its write; then the kernel copied the "
-            "page.");
+        say("Same address; the child's frame was the parent's until its write, then a copy's.");
     else
         say("(Physical frames are hidden: /proc/self/pagemap shows them only to CAP_SYS_ADMIN.)");
     if (::munmap(memory, page) == -1) ipc::die("munmap");
@@ -607,15 +606,17 @@ void default_sigchld() {
 
 int main(int argc, char** argv) {
     CLI::App app{
-        "Show a process as the kernel keeps it: pid, parent, process group, session, uid, state "
-        "and command name, read from /proc/PID/stat and /proc/PID/status. Subcommands show a "
-        "process's life: its states, an orphan's adoption, fork's copy-on-write.",
+        "Show a process as the kernel keeps it (the notes' 进程 section): pid, parent, process "
+        "group, session, uid, state and command name, read from /proc/PID/stat and "
+        "/proc/PID/status. The subcommands show a process's life: its states, an orphan's "
+        "adoption, fork's copy-on-write.",
         "procinfo"};
-    ipc::setup(app, "procinfo --ancestors $$");
+    ipc::setup(app, "procinfo --ancestors $$\n  procinfo states -x\n  procinfo orphan --subreaper");
     std::string pid_text;
     bool ancestors = false, json = false, subreaper = false;
     auto* pid_option =
-        app.add_option("PID", pid_text, "The process to show (default: this procinfo itself)");
+        app.add_option("PID", pid_text, "The process to show (default: this procinfo itself)")
+            ->type_name("NUMBER");
     app.add_flag("--ancestors", ancestors, "Show the chain of parents, up to pid 1");
     app.add_flag("--json", json, "Print JSON for scripts: an object (an array with --ancestors)");
     app.fallthrough();  // options of procinfo itself after a subcommand: procinfo states -x
