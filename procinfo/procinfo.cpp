@@ -75,18 +75,19 @@ std::string_view state_meaning(char state) {
 ipc::unique_fd open_proc(pid_t pid, bool quiet = false) {
     const std::string path = fmt::format("/proc/{}", pid);
     ipc::unique_fd dir{::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
-    if (!dir && errno != ENOENT) ipc::die(fmt::format("open({})", path));
+    if (!dir && errno != ENOENT && errno != ESRCH) ipc::die(fmt::format("open({})", path));
     if (!quiet) ipc::explain("open(\"{}\", O_DIRECTORY) = {}", path, dir.get());
     return dir;
 }
 
 // Reads /proc/PID/NAME through open_proc()'s descriptor; nullopt once the process is reaped
-// (openat() then fails with ENOENT, read() with ESRCH).
+// (openat() then fails with ENOENT, or ESRCH while the process is being removed; read() with
+// ESRCH).
 std::optional<std::string> read_proc_file(const ipc::unique_fd& dir, pid_t pid, const char* name,
                                           bool quiet = false) {
     ipc::unique_fd fd{::openat(dir.get(), name, O_RDONLY | O_CLOEXEC)};
     if (!quiet) ipc::explain("openat({}, \"{}\") = {}", dir.get(), name, fd.get());
-    if (!fd && errno == ENOENT) return std::nullopt;
+    if (!fd && (errno == ENOENT || errno == ESRCH)) return std::nullopt;
     if (!fd) ipc::die(fmt::format("open(/proc/{}/{})", pid, name));
     std::string text;
     char buf[1024];
