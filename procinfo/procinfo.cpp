@@ -253,7 +253,8 @@ pid_t spawn(std::string_view what, Body body) {
     if (pid == 0) {
         if (::prctl(PR_SET_PDEATHSIG, SIGKILL) == -1) child_die("prctl(PR_SET_PDEATHSIG)");
         if (::getppid() != parent) ::_exit(ipc::exit_failure);  // the parent died before prctl
-        int code = ipc::exit_failure;
+        ipc::explain("prctl(PR_SET_PDEATHSIG, SIGKILL)");
+        int code = ipc::exit_failure;  // also if body() throws: nothing unwinds out of a child
         try {
             code = body();
         } catch (...) {}
@@ -547,6 +548,7 @@ std::optional<std::uint64_t> frame_of(const void* address) {
     std::uint64_t entry = 0;
     if (::pread(fd.get(), &entry, sizeof entry, static_cast<off_t>(offset)) != sizeof entry)
         ipc::die("pread(/proc/self/pagemap)");
+    ipc::explain("pread(/proc/self/pagemap, 8, offset {:#x}) = entry {:#x}", offset, entry);
     const std::uint64_t frame = entry & ((std::uint64_t{1} << 55) - 1);
     if ((entry >> 63) == 0 || frame == 0) return std::nullopt;
     return frame;
@@ -566,6 +568,7 @@ int run_fork() {
     void* memory =
         ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (memory == MAP_FAILED) ipc::die("mmap");
+    ipc::explain("mmap({}, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS) = {}", page, memory);
     auto* value = static_cast<int*>(memory);
     *value = 42;
     say("parent {}: value = {} {}", ::getpid(), *value, where(value));

@@ -272,3 +272,12 @@ assert_matches_ps() {
         assert_line --partial "Physical frames are hidden"
     fi
 }
+
+@test "fork -x narrates mmap, the pagemap reads, fork, prctl and waitpid" {
+    run "$TOOL" fork -x
+    assert_success
+    for call in 'mmap\(' 'pread\(/proc/self/pagemap, 8, offset 0x[0-9a-f]+\) = entry 0x' \
+        'fork\(\) = [0-9]+' 'prctl\(PR_SET_PDEATHSIG, SIGKILL\)' 'waitpid\([0-9]+\) = [0-9]+, status 0x0'; do
+        assert_line --regexp "^\\[[0-9]+\\] $call"
+    done
+}
