@@ -205,7 +205,7 @@ void show_process(pid_t pid, bool json) {
     if (json) return say("{}", to_json(*p));
     say("pid      {}", p->pid);
     say("ppid     {} ({})", p->ppid,
-        p->ppid == 0 ? "none: started by the kernel" : name_of(p->ppid));
+        p->ppid == 0 ? "no parent in this pid namespace" : name_of(p->ppid));
     say("pgrp     {}", p->pgrp);
     say("session  {}", p->session);
     say("uid      {} (euid {})", p->uid, p->euid);

@@ -175,7 +175,7 @@ assert_matches_ps() {
     start_sleeper
     local target=$PID tool=''
     # LeakSanitizer cannot run under ptrace; the other tests check leaks.
-    ASAN_OPTIONS=detect_leaks=0 bg_start traced strace -qq -o /dev/null -P "/proc/$target" \
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" bg_start traced strace -qq -o /dev/null -P "/proc/$target" \
         -e trace=openat -e inject=openat:signal=STOP:when=2 "$TOOL" "$target"
     local tracer=$BG_PID
     for _ in $(seq 250); do
