@@ -100,6 +100,11 @@ std::string quoted(std::string_view bytes) {
     return out + "\"";
 }
 
+// "1 read", "4 reads".
+std::string counted(std::uint64_t n, std::string_view noun) {
+    return fmt::format("{} {}{}", n, noun, n == 1 ? "" : "s");
+}
+
 struct totals {
     std::uint64_t bytes = 0;
     std::uint64_t reads = 0;  // read(2) calls that returned data
@@ -238,6 +243,7 @@ int main(int argc, char** argv) {
         app, "--buffer", buffer,
         "The line reader's buffer (bufio's default 4096); a longer line comes out in parts marked "
         "(isPrefix), as ReadLine returns it");
+    chunk_opt->default_str("");  // off unless given
     chunk_opt->excludes(lines_opt);
     buffer_opt->needs(lines_opt);
     app.add_option("command", command, "The command and its arguments (put -- before them)")
@@ -284,8 +290,8 @@ int main(int argc, char** argv) {
         code = WEXITSTATUS(status);
         how = fmt::format("exit status {}", code);
     }
-    const std::string line_count = lines ? fmt::format("{} lines, ", t.lines) : "";
-    fmt::print(stderr, "cmdout: {}: {}{} bytes in {} reads; {}\n", command[0], line_count, t.bytes,
-               t.reads, how);
+    const std::string line_count = lines ? counted(t.lines, "line") + ", " : "";
+    fmt::print(stderr, "cmdout: {}: {}{} in {}; {}\n", command[0], line_count,
+               counted(t.bytes, "byte"), counted(t.reads, "read"), how);
     return ok ? code : ipc::exit_failure;
 }

@@ -651,6 +651,17 @@ int main(int argc, char** argv) {
     write_cmd->add_option("text", text, "The words to write (use -- before words starting with -)");
     auto* demo_cmd = app.add_subcommand(
         "demo", "Make each rule of FIFOs happen, one numbered line each, in a private temp dir");
+    demo_cmd->footer(
+        "The rules, in order:\n"
+        "  1 open(O_RDONLY) blocks until a writer opens\n"
+        "  2 open(O_WRONLY) blocks until a reader opens\n"
+        "  3 open(O_RDONLY|O_NONBLOCK) returns at once\n"
+        "  4 open(O_WRONLY|O_NONBLOCK) fails with ENXIO when no reader\n"
+        "  5 the reader sees EOF when the last writer closes\n"
+        "  6 a writer gets EPIPE and SIGPIPE after the reader closes\n"
+        "  7 writes of at most PIPE_BUF bytes never interleave\n"
+        "  8 larger writes can interleave\n"
+        "Example:\n  fifo demo --pause-after 2");
     demo_cmd
         ->add_option("--records", demo_opts.records,
                      "Writes per writer in the atomicity rules 7 and 8")

@@ -28,7 +28,7 @@ bats_require_minimum_version 1.5.0
     run --separate-stderr "$TOOL" -- printf 'one\ntwo\n'
     assert_success
     assert_output $'one\ntwo'
-    assert_equal "$stderr" "cmdout: printf: 8 bytes in 1 reads; exit status 0"
+    assert_equal "$stderr" "cmdout: printf: 8 bytes in 1 read; exit status 0"
 }
 
 @test "10 MB from head -c 10M /dev/urandom arrives whole, with no deadlock" {
@@ -48,7 +48,7 @@ bats_require_minimum_version 1.5.0
     assert_line --index 1 'line 2: beta'
     assert_line --index 2 'line 3: '
     assert_line --index 3 'line 4 (no newline): gamma'
-    assert_equal "$stderr" "cmdout: printf: 4 lines, 17 bytes in 1 reads; exit status 0"
+    assert_equal "$stderr" "cmdout: printf: 4 lines, 17 bytes in 1 read; exit status 0"
 }
 
 @test "--lines: a line longer than the buffer comes out in parts marked isPrefix, all of it" {
@@ -84,7 +84,7 @@ bats_require_minimum_version 1.5.0
     run --separate-stderr "$TOOL" -- sh -c 'echo before; kill -TERM $$'
     assert_failure 143
     assert_output before
-    assert_equal "$stderr" "cmdout: sh: 7 bytes in 1 reads; killed by SIGTERM (exit 143)"
+    assert_equal "$stderr" "cmdout: sh: 7 bytes in 1 read; killed by SIGTERM (exit 143)"
 }
 
 @test "a command not found: 127 and a clear message" {
