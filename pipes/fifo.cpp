@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -551,11 +552,16 @@ int demo(const demo_options& o) {
         ipc::die_en(err, "fork");
     }
     if (worker == 0) {
+        if (::setpgid(0, 0) == -1) ipc::die("setpgid(0, 0)");
+        if (::sigprocmask(SIG_SETMASK, &old, nullptr) == -1) ipc::die("sigprocmask(SIG_SETMASK)");
+        // Not the terminal's foreground group: with `stty tostop`, writing to the terminal
+        // would stop us with SIGTTOU, unless it is ignored.
+        if (::signal(SIGTTOU, SIG_IGN) == SIG_ERR) ipc::die("signal(SIGTTOU, SIG_IGN)");
         int rc = 1;
-        if (::setpgid(0, 0) == 0 && ::sigprocmask(SIG_SETMASK, &old, nullptr) == 0) {
-            try {
-                rc = run_rules(dir, o);
-            } catch (...) {}
+        try {
+            rc = run_rules(dir, o);
+        } catch (const std::exception& e) {
+            ipc::fail(e.what());
         }
         (void)std::fflush(stdout);
         ::_exit(rc);
