@@ -11,10 +11,10 @@ packages=(
     # tests: bats and the real peers the tools are tested against
     bats bats-assert bats-support
     socat ncat netcat-openbsd curl wrk
-    procps psmisc util-linux coreutils iproute2
+    procps psmisc util-linux coreutils iproute2 strace
 )
 if [[ ${1:-} == --perf ]]; then
-    packages+=(golang-go hyperfine wrk strace)
+    packages+=(golang-go hyperfine)
 fi
 
 as_root=()
