@@ -23,11 +23,14 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -290,6 +293,26 @@ class Server : public httplib::Server {
     }
     [[nodiscard]] bool draining() const { return draining_; }
 
+    // After --drain-timeout: shutdown(2) every connection still open (each is ours alone), so
+    // that its thread's next recv or send fails at once, and wake the handlers in pause_for().
+    void close_connections() {
+        {
+            std::lock_guard lock{mu_};
+            closing_ = true;
+            for (int fd : open_) {
+                if (::shutdown(fd, SHUT_RDWR) == -1) ipc::warn(fmt::format("shutdown({})", fd));
+                ipc::explain("shutdown({}, SHUT_RDWR): a connection still open", fd);
+            }
+        }
+        closing_cv_.notify_all();
+    }
+
+    // Sleeps for d, unless close_connections() comes first: then returns false at once.
+    bool pause_for(milliseconds d) {
+        std::unique_lock lock{mu_};
+        return !closing_cv_.wait_for(lock, d, [this] { return closing_; });
+    }
+
   private:
     // Serves one connection: request after request (HTTP keep-alive) until the client closes,
     // stays idle too long, or a response says "Connection: close". Runs on a pool thread.
@@ -300,6 +323,14 @@ class Server : public httplib::Server {
         // holds the body back until the client's delayed ACK of the headers, 40 ms later.
         const int on = 1;
         (void)::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);  // fails: not TCP
+        {
+            std::lock_guard lock{mu_};
+            if (closing_) {
+                ::close(sock);
+                return false;
+            }
+            open_.insert(sock);
+        }
         Connection conn{sock};
         bool ok = true;
         for (int served = 1; ok && conn.wait_readable(keep_alive_idle); ++served) {
@@ -309,6 +340,10 @@ class Server : public httplib::Server {
                                  nullptr);
             if (client_said_close || said_close_) break;
         }
+        {
+            std::lock_guard lock{mu_};  // out of the set before close: its number may be reused
+            open_.erase(sock);
+        }
         ::close(sock);
         return ok;
     }
@@ -316,6 +351,10 @@ class Server : public httplib::Server {
     static constexpr auto keep_alive_idle = milliseconds(5000);
     static constexpr int max_requests_per_connection = 1000;
     std::atomic<bool> draining_{false};
+    std::mutex mu_;                        // guards open_ and closing_
+    std::set<int> open_;                   // the connections being served
+    bool closing_ = false;                 // close_connections() was called
+    std::condition_variable closing_cv_;   // notified when closing_ becomes true
     static thread_local bool said_close_;  // the last response on this thread said close
 };
 thread_local bool Server::said_close_ = false;
@@ -647,11 +686,11 @@ class Control {
                 std::chrono::duration_cast<milliseconds>(opt_.restart_timeout).count()));
         }
         if (drain_deadline_ && now >= *drain_deadline_) {
-            // The library cannot close its connections for us; exiting closes them all.
-            say("pid {}: drain timeout: closing {} requests still in flight; exit 0", ::getpid(),
+            drain_deadline_.reset();
+            forced_ = true;
+            say("pid {}: drain timeout: closing {} requests still in flight", ::getpid(),
                 in_flight_.load());
-            remove_pidfile_if_ours(opt_.pidfile);
-            ::_exit(0);
+            server_.close_connections();
         }
     }
 
@@ -659,7 +698,7 @@ class Control {
         serving_.join();
         ipc::explain("the accept loop and every connection are done; close({})", listener_);
         remove_pidfile_if_ours(opt_.pidfile);
-        say("pid {}: drained, exit 0", ::getpid());
+        say("pid {}: {}, exit 0", ::getpid(), forced_ ? "connections closed" : "drained");
         return 0;
     }
 
@@ -675,6 +714,7 @@ class Control {
     std::string exe_;
     std::optional<Pending> pending_;
     std::optional<clock_type::time_point> drain_deadline_;
+    bool forced_ = false;  // the drain timed out and the connections left were closed
 };
 
 }  // namespace
@@ -762,7 +802,8 @@ int main(int argc, char** argv) {
                        "text/plain");
                }));
     server.Get(
-        "/sleep", counted([pid, generation](const httplib::Request& req, httplib::Response& res) {
+        "/sleep",
+        counted([pid, generation, &server](const httplib::Request& req, httplib::Response& res) {
             const std::string text = req.get_param_value("ms");
             char* end = nullptr;
             const long ms = std::strtol(text.c_str(), &end, 10);
@@ -771,7 +812,10 @@ int main(int argc, char** argv) {
                 res.set_content(fmt::format("ms must be 0..{}\n", max_sleep_ms), "text/plain");
                 return;
             }
-            std::this_thread::sleep_for(milliseconds(ms));
+            if (!server.pause_for(milliseconds(ms))) {
+                res.status = 503;  // cut short by the drain timeout; the connection is closed
+                return;
+            }
             res.set_content(
                 fmt::format("slept {} ms in pid {}, generation {}\n", ms, pid, generation),
                 "text/plain");

@@ -8,6 +8,13 @@ load ../helpers/ipc
 # "reaped PID: exit N" for each, which is how a test knows an old server is gone for good.
 # TERM to the reaper goes to its whole process group: every generation started in the test.
 setup_file() {
+    # Debian's libcpp-httplib.so is not built with -fsanitize=thread: ThreadSanitizer sees the
+    # memory it touches but not its synchronisation (e.g. its function-local statics), and would
+    # report races inside it. Races with a frame in the library are left out; ours still count.
+    if [[ ${IPC_SANITIZE:-} == thread ]]; then
+        echo "race:libcpp-httplib.so" >"$BATS_FILE_TMPDIR/tsan.supp"
+        export TSAN_OPTIONS="${TSAN_OPTIONS:-}:suppressions=$BATS_FILE_TMPDIR/tsan.supp"
+    fi
     cat >"$BATS_FILE_TMPDIR/reaper.pl" <<'PERL'
 use strict; use warnings; use POSIX ();
 $| = 1;
@@ -38,9 +45,10 @@ start_server() {
     while (($# > 0)) && [[ $1 != -- ]]; do envs+=("$1"); shift; done
     (($# > 0)) && shift
     PIDFILE="$BATS_TEST_TMPDIR/graceful.pid"
-    bg_start server env "${envs[@]}" perl "$BATS_FILE_TMPDIR/reaper.pl" \
+    SERVERS=$((${SERVERS:-0} + 1))  # each server of a test has output files of its own
+    bg_start "server$SERVERS" env "${envs[@]}" perl "$BATS_FILE_TMPDIR/reaper.pl" \
         "$TOOL" --listen 127.0.0.1:0 --pidfile "$PIDFILE" "$@"
-    OUT=$(bg_out server) ERR=$(bg_err server)
+    OUT=$(bg_out "server$SERVERS") ERR=$(bg_err "server$SERVERS")
     wait_for_line "$OUT" '^serving on 127\.0\.0\.1:[0-9]+: pid [0-9]+, generation 1$' 20
     PORT=$(sed -nE 's/^serving on 127\.0\.0\.1:([0-9]+): .*/\1/p' "$OUT" | head -1)
     PID1=$(sed -nE 's/^serving on .*: pid ([0-9]+), generation 1$/\1/p' "$OUT")
@@ -335,8 +343,10 @@ wait_for_in_flight() {
     local slow=$BG_PID
     wait_for_in_flight 1
     kill -TERM "$PID1"
-    wait_for_line "$OUT" "^pid $PID1: drain timeout: closing 1 requests still in flight; exit 0$"
+    wait_for_line "$OUT" "^pid $PID1: drain timeout: closing 1 requests still in flight$"
     wait_for_line "$OUT" "^reaped $PID1: exit 0$"
+    run cat "$OUT"
+    assert_line "pid $PID1: connections closed, exit 0"
     wait_for_exit "$slow" 10
     assert_equal "$BG_STATUS" 52 # curl: empty reply from server
     run test -e "$PIDFILE"
@@ -357,6 +367,7 @@ wait_for_in_flight() {
 
     # Someone else's pid in the file: the server leaves the file alone.
     start_server
+    assert_equal "$(cat "$PIDFILE")" "$PID1"
     echo 12345 >"$PIDFILE"
     kill -TERM "$PID1"
     wait_for_line "$OUT" "^reaped $PID1: exit 0$"
