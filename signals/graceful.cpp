@@ -349,7 +349,7 @@ class Server : public httplib::Server {
     }
 
     static constexpr auto keep_alive_idle = milliseconds(5000);
-    static constexpr int max_requests_per_connection = 1000;
+    static constexpr int max_requests_per_connection = 100;  // then it makes room for others
     std::atomic<bool> draining_{false};
     std::mutex mu_;                        // guards open_ and closing_
     std::set<int> open_;                   // the connections being served
@@ -433,7 +433,7 @@ struct Options {
     std::string pidfile;
     std::chrono::nanoseconds restart_timeout = std::chrono::seconds(10);
     std::chrono::nanoseconds drain_timeout = std::chrono::seconds(30);
-    std::size_t threads = 16;
+    std::size_t threads = 64;
 };
 
 // The pid file names whoever serves: written to a temporary name and rename(2)d over the old
