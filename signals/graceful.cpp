@@ -3,8 +3,8 @@
 // Demonstrates the last section of signals-and-graceful-restart.md (Go网络服务器如果无缝重启): the
 // listening socket handed to a re-executed copy as fd 3, the new copy saying it is ready, the old
 // one stopping to accept, finishing the requests in flight, and exiting.
-// Try: graceful -x --pidfile /tmp/g.pid & curl localhost:8080/; kill -HUP $(cat /tmp/g.pid)
-// See also: sigsend (send the HUP), curl and wrk (the clients), docs/graceful.md
+// Try: graceful -x --pidfile /tmp/g.pid &   then   curl localhost:8080/; kill -HUP $(cat
+// /tmp/g.pid) See also: sigsend (send the HUP), curl and wrk (the clients), docs/graceful.md
 #include <fcntl.h>
 #include <httplib.h>
 #include <netdb.h>
@@ -117,19 +117,30 @@ Inherited take_inheritance() {
     return in;
 }
 
-// "127.0.0.1:8080" or "[::1]:8080": what getsockname(2) says the socket is bound to.
-std::string address_of(int fd) {
+// "1.2.3.4", 80 for a socket's own end (getsockname) or its peer's (getpeername); ip stays
+// empty if the socket has no address.
+void ip_and_port(int fd, bool peer, std::string& ip, int& port, int& family) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == -1)
-        ipc::die(fmt::format("getsockname({})", fd));
+    auto* sa = reinterpret_cast<sockaddr*>(&ss);
+    if ((peer ? ::getpeername(fd, sa, &len) : ::getsockname(fd, sa, &len)) == -1) return;
+    family = ss.ss_family;
     std::array<char, NI_MAXHOST> host{};
-    std::array<char, NI_MAXSERV> port{};
-    const int err = ::getnameinfo(reinterpret_cast<sockaddr*>(&ss), len, host.data(), host.size(),
-                                  port.data(), port.size(), NI_NUMERICHOST | NI_NUMERICSERV);
-    if (err != 0) ipc::fail(fmt::format("getnameinfo: {}", ::gai_strerror(err)));
-    return ss.ss_family == AF_INET6 ? fmt::format("[{}]:{}", host.data(), port.data())
-                                    : fmt::format("{}:{}", host.data(), port.data());
+    std::array<char, NI_MAXSERV> serv{};
+    if (::getnameinfo(sa, len, host.data(), host.size(), serv.data(), serv.size(),
+                      NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        return;
+    ip = host.data();
+    port = std::atoi(serv.data());
+}
+
+// "127.0.0.1:8080" or "[::1]:8080": what getsockname(2) says the socket is bound to.
+std::string address_of(int fd) {
+    std::string ip;
+    int port = 0, family = 0;
+    ip_and_port(fd, false, ip, port, family);
+    if (ip.empty()) ipc::die(fmt::format("getsockname({})", fd));
+    return family == AF_INET6 ? fmt::format("[{}]:{}", ip, port) : fmt::format("{}:{}", ip, port);
 }
 
 // socket(2), bind(2), listen(2) on HOST:PORT ("[::1]:0" too; port 0 lets the kernel choose).
@@ -170,7 +181,7 @@ ipc::unique_fd open_listener(const std::string& spec) {
     ipc::die_en(last_errno, fmt::format("bind({})", spec));
 }
 
-// An inherited fd 3 must really be a listening TCP socket before we bet the service on it.
+// An inherited fd 3 must really be a listening socket before we bet the service on it.
 ipc::unique_fd adopt_listener(int fd) {
     int accepting = 0;
     socklen_t len = sizeof accepting;
@@ -180,21 +191,6 @@ ipc::unique_fd adopt_listener(int fd) {
     // It came to us without FD_CLOEXEC; only the copy we hand to a new copy may cross exec.
     if (::fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) ipc::die(fmt::format("fcntl({}, F_SETFD)", fd));
     return ipc::unique_fd{fd};
-}
-
-// "1.2.3.4", 80 for a socket's own end (getsockname) or its peer's (getpeername).
-void ip_and_port(int fd, bool peer, std::string& ip, int& port) {
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    auto* sa = reinterpret_cast<sockaddr*>(&ss);
-    if ((peer ? ::getpeername(fd, sa, &len) : ::getsockname(fd, sa, &len)) == -1) return;
-    std::array<char, NI_MAXHOST> host{};
-    std::array<char, NI_MAXSERV> serv{};
-    if (::getnameinfo(sa, len, host.data(), host.size(), serv.data(), serv.size(),
-                      NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-        return;
-    ip = host.data();
-    port = std::atoi(serv.data());
 }
 
 // Calls call() again while it fails with EINTR.
@@ -237,10 +233,12 @@ class Connection final : public httplib::Stream {
         return retry([&] { return ::send(fd_, ptr, size, MSG_NOSIGNAL); });  // EPIPE, no signal
     }
     void get_remote_ip_and_port(std::string& ip, int& port) const override {
-        ip_and_port(fd_, true, ip, port);
+        int family = 0;
+        ip_and_port(fd_, true, ip, port, family);
     }
     void get_local_ip_and_port(std::string& ip, int& port) const override {
-        ip_and_port(fd_, false, ip, port);
+        int family = 0;
+        ip_and_port(fd_, false, ip, port, family);
     }
     int socket() const override { return fd_; }
 
@@ -281,8 +279,10 @@ class Server : public httplib::Server {
     // connection is finished, and returns. False if accept(2) failed (httplib closed fd then).
     bool serve(int fd) {
         svr_sock_ = fd;
-        return listen_after_bind();
+        accept_failed_ = !listen_after_bind();
+        return !accept_failed_;
     }
+    [[nodiscard]] bool accept_failed() const { return accept_failed_; }
 
     // The socket itself is left open and untouched: shutdown(2) on it would stop it for every
     // process that holds it, the new copy included. Only this process stops calling accept(2),
@@ -351,6 +351,7 @@ class Server : public httplib::Server {
     static constexpr auto keep_alive_idle = milliseconds(5000);
     static constexpr int max_requests_per_connection = 100;  // then it makes room for others
     std::atomic<bool> draining_{false};
+    std::atomic<bool> accept_failed_{false};
     std::mutex mu_;                        // guards open_ and closing_
     std::set<int> open_;                   // the connections being served
     bool closing_ = false;                 // close_connections() was called
@@ -400,6 +401,20 @@ void child_explain(const ExecPlan& plan, const char* text) {
     (void)ipc::write_all(STDERR_FILENO, line, static_cast<std::size_t>(p - line) + n + 1);
 }
 
+// The child tells the parent which call failed through the readiness pipe, as
+// "child-error ERRNO CALL\n", and exits 127 (as a shell does when it cannot run a command).
+[[noreturn]] void child_fail(int pipe_fd, const char* call) {
+    char msg[128] = "child-error ";
+    char* p = format_decimal(msg + std::strlen(msg), static_cast<unsigned long>(errno));
+    *p++ = ' ';
+    const std::size_t n =
+        std::min(std::strlen(call), sizeof msg - static_cast<std::size_t>(p - msg) - 1);
+    std::memcpy(p, call, n);
+    p[n] = '\n';
+    (void)ipc::write_all(pipe_fd, msg, static_cast<std::size_t>(p - msg) + n + 1);
+    ::_exit(127);
+}
+
 // The child between fork() and execve(): put the socket on fd 3 and the readiness pipe on fd 4,
 // both without FD_CLOEXEC, close everything else, restore the signal mask, and exec ourselves.
 [[noreturn]] void exec_child(ExecPlan& plan) {
@@ -407,25 +422,23 @@ void child_explain(const ExecPlan& plan, const char* text) {
     format_decimal(pid_digits, static_cast<unsigned long>(::getpid()));  // our pid, after fork
 
     // dup2 clears FD_CLOEXEC on the new descriptor; a socket already on 3 needs fcntl instead.
-    int rc = plan.listen_fd == listen_fd_number ? ::fcntl(listen_fd_number, F_SETFD, 0)
-                                                : ::dup2(plan.listen_fd, listen_fd_number);
-    if (rc != -1) rc = ::dup2(plan.ready_fd, ready_fd_number);  // ready_fd >= 5: never clobbered
+    if ((plan.listen_fd == listen_fd_number ? ::fcntl(listen_fd_number, F_SETFD, 0)
+                                            : ::dup2(plan.listen_fd, listen_fd_number)) == -1)
+        child_fail(plan.ready_fd, "dup2(listener, 3)");
+    if (::dup2(plan.ready_fd, ready_fd_number) == -1)  // ready_fd >= 5: 3 did not overwrite it
+        child_fail(plan.ready_fd, "dup2(readiness pipe, 4)");
     // httplib accepts without SOCK_CLOEXEC: its client sockets must not leak into the new copy.
-    if (rc != -1) rc = ::close_range(ready_fd_number + 1, ~0U, 0);
-    if (rc != -1) rc = ::sigprocmask(SIG_SETMASK, &plan.mask, nullptr);
+    if (::close_range(ready_fd_number + 1, ~0U, 0) == -1)
+        child_fail(ready_fd_number, "close_range(5, ~0U)");
+    if (::sigprocmask(SIG_SETMASK, &plan.mask, nullptr) == -1)
+        child_fail(ready_fd_number, "sigprocmask");
     struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    if (rc != -1) rc = ::sigaction(SIGPIPE, &dfl, nullptr);  // httplib ignores it; exec keeps that
-    if (rc != -1) {
-        child_explain(plan, "dup2(listener, 3); dup2(ready pipe, 4); close_range(5, ~0U); execve");
-        ::execve(plan.exe.c_str(), plan.argv.data(), plan.envp.data());
-    }
-    // Tell the parent why, through the readiness pipe: "exec-error <errno>".
-    char msg[48] = "exec-error ";
-    char* end = format_decimal(msg + std::strlen(msg), static_cast<unsigned long>(errno));
-    *end++ = '\n';
-    (void)ipc::write_all(ready_fd_number, msg, static_cast<std::size_t>(end - msg));
-    ::_exit(127);
+    dfl.sa_handler = SIG_DFL;  // httplib ignores SIGPIPE, and exec would keep that
+    if (::sigaction(SIGPIPE, &dfl, nullptr) == -1)
+        child_fail(ready_fd_number, "sigaction(SIGPIPE, SIG_DFL)");
+    child_explain(plan, "dup2(listener, 3); dup2(readiness pipe, 4); close_range(5, ~0U); execve");
+    ::execve(plan.exe.c_str(), plan.argv.data(), plan.envp.data());
+    child_fail(ready_fd_number, "execve");
 }
 
 struct Options {
@@ -464,14 +477,26 @@ void remove_pidfile_if_ours(const std::string& path) {
     ipc::explain("unlink({}): it named this process", path);
 }
 
+// Where the running binary lives, as a path: exec'ing the path (not /proc/self/exe itself,
+// which is the running inode even after the file was replaced) lets a rebuilt binary take over.
+std::string self_path() {
+    std::array<char, 4096> buf{};
+    const ssize_t n = ::readlink("/proc/self/exe", buf.data(), buf.size() - 1);
+    if (n == -1) ipc::die("readlink(/proc/self/exe)");
+    std::string path(buf.data(), static_cast<std::size_t>(n));
+    ipc::explain("readlink(/proc/self/exe) = {}: what a restart will execute", path);
+    return path;
+}
+
 // The control thread: signals arrive here through signalfd, and everything about restarting and
 // stopping happens here, on one thread, in the order the events come.
 class Control {
   public:
-    Control(const Options& opt, int generation, int listener, Server& server, std::thread& serving,
-            ipc::unique_fd serving_done, std::atomic<int>& in_flight, char** argv,
-            const sigset_t& original_mask)
+    Control(const Options& opt, std::string exe, int generation, int listener, Server& server,
+            std::thread& serving, ipc::unique_fd serving_done, std::atomic<int>& in_flight,
+            char** argv, const sigset_t& original_mask)
         : opt_(opt),
+          exe_(std::move(exe)),
           generation_(generation),
           listener_(listener),
           server_(server),
@@ -479,9 +504,7 @@ class Control {
           serving_done_(std::move(serving_done)),
           in_flight_(in_flight),
           argv_(argv),
-          original_mask_(original_mask) {
-        exe_ = self_path();
-    }
+          original_mask_(original_mask) {}
 
     // Returns when the server has drained; the exit status of the process.
     int run(int sfd) {
@@ -505,15 +528,6 @@ class Control {
         ipc::unique_fd ready;  // read end of its readiness pipe
         clock_type::time_point deadline;
     };
-
-    // Where the running binary lives, as a path: exec'ing the path (not /proc/self/exe itself,
-    // which is the running inode even after the file was replaced) lets a rebuilt binary take over.
-    static std::string self_path() {
-        std::array<char, 4096> buf{};
-        const ssize_t n = ::readlink("/proc/self/exe", buf.data(), buf.size() - 1);
-        if (n == -1) ipc::die("readlink(/proc/self/exe)");
-        return std::string(buf.data(), static_cast<std::size_t>(n));
-    }
 
     int timeout_ms() const {
         std::optional<clock_type::time_point> next;
@@ -596,17 +610,34 @@ class Control {
 
     // The new copy wrote to its readiness pipe, or closed it.
     void on_ready_pipe() {
-        char buf[64] = {};
-        const ssize_t n = ipc::read_some(pending_->ready.get(), buf, sizeof buf - 1);
-        const std::string_view text{buf, n > 0 ? static_cast<std::size_t>(n) : 0};
+        const std::string text = read_message();
         if (text == "ready\n") return hand_over();
-        if (text.starts_with("exec-error ")) {
-            ipc::warn_en(std::atoi(buf + std::strlen("exec-error ")),
-                         fmt::format("execve({})", exe_));
-            return abandon_restart("could not exec");
-        }
-        abandon_restart(n == 0 ? "closed its readiness pipe without saying ready"
-                               : fmt::format("said '{}' instead of ready", text));
+        const std::string why = failure(text, "closed its readiness pipe without saying ready");
+        // A child that reported a failed call is already on its way to _exit(127).
+        abandon_restart(why, /*kill_it=*/!text.starts_with("child-error "));
+    }
+
+    // What the new copy has written on its pipe, without waiting for more.
+    std::string read_message() const {
+        pollfd p{pending_->ready.get(), POLLIN, 0};
+        if (::poll(&p, 1, 0) != 1) return {};
+        char buf[128];
+        const ssize_t n = ipc::read_some(pending_->ready.get(), buf, sizeof buf);
+        return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string{};
+    }
+
+    // Why the new copy failed, from what it wrote. exec_child's "child-error ERRNO CALL" is
+    // reported the way ipc::warn reports a failed call.
+    std::string failure(const std::string& text, const char* if_silent) const {
+        if (text.empty()) return if_silent;
+        if (!text.starts_with("child-error "))
+            return fmt::format("said '{}' instead of ready", text.substr(0, text.find('\n')));
+        char* rest = nullptr;
+        const long err = std::strtol(text.c_str() + std::strlen("child-error "), &rest, 10);
+        std::string call{rest + 1, std::strcspn(rest + 1, "\n")};
+        if (call == "execve") call = fmt::format("execve({})", exe_);
+        ipc::warn_en(static_cast<int>(err), fmt::format("pid {}: {}", pending_->pid, call));
+        return "could not start";
     }
 
     void hand_over() {
@@ -618,18 +649,19 @@ class Control {
     }
 
     // A new copy that failed: make sure it is gone (SIGKILL, then waitpid), keep serving.
-    void abandon_restart(const std::string& why) {
+    void abandon_restart(const std::string& why, bool kill_it = true) {
         const pid_t pid = pending_->pid;
         pending_.reset();
         int status = 0;
-        if (::kill(pid, SIGKILL) == -1 && errno != ESRCH) ipc::warn(fmt::format("kill({})", pid));
+        if (kill_it && ::kill(pid, SIGKILL) == -1) ipc::warn(fmt::format("kill({}, SIGKILL)", pid));
         while (::waitpid(pid, &status, 0) == -1) {
             if (errno != EINTR) {
                 ipc::warn(fmt::format("waitpid({})", pid));
                 break;
             }
         }
-        ipc::explain("kill({}, SIGKILL); waitpid({}) = {}", pid, pid, describe(status));
+        ipc::explain("{}waitpid({}) = {}", kill_it ? fmt::format("kill({}, SIGKILL); ", pid) : "",
+                     pid, describe(status));
         complain("restart failed: pid {} {} ({}); pid {} keeps serving", pid, why, describe(status),
                  ::getpid());
     }
@@ -649,11 +681,10 @@ class Control {
             if (pid <= 0) return;  // 0: none left to reap; -1 ECHILD: no children at all
             ipc::explain("waitpid(-1, WNOHANG) = {} ({})", pid, describe(status));
             if (pending_ && pending_->pid == pid) {
+                const std::string why = failure(read_message(), "ended before it was ready");
                 pending_.reset();
-                complain(
-                    "restart failed: pid {} ended before it was ready ({}); pid {} keeps "
-                    "serving",
-                    pid, describe(status), ::getpid());
+                complain("restart failed: pid {} {} ({}); pid {} keeps serving", pid, why,
+                         describe(status), ::getpid());
             } else {
                 say("pid {}: successor pid {} ended ({})", ::getpid(), pid, describe(status));
             }
@@ -696,6 +727,10 @@ class Control {
 
     int finish() {
         serving_.join();
+        if (server_.accept_failed()) {
+            complain("accept failed on fd {}: pid {} no longer serves", listener_, ::getpid());
+            return ipc::exit_failure;
+        }
         ipc::explain("the accept loop and every connection are done; close({})", listener_);
         remove_pidfile_if_ours(opt_.pidfile);
         say("pid {}: {}, exit 0", ::getpid(), forced_ ? "connections closed" : "drained");
@@ -703,6 +738,7 @@ class Control {
     }
 
     const Options& opt_;
+    const std::string exe_;  // the binary a restart executes
     const int generation_;
     const int listener_;
     Server& server_;
@@ -711,7 +747,6 @@ class Control {
     std::atomic<int>& in_flight_;
     char** argv_;
     const sigset_t original_mask_;
-    std::string exe_;
     std::optional<Pending> pending_;
     std::optional<clock_type::time_point> drain_deadline_;
     bool forced_ = false;  // the drain timed out and the connections left were closed
@@ -725,7 +760,8 @@ int main(int argc, char** argv) {
         "starts a new copy of itself with the listening socket as fd 3, waits until the copy "
         "says it is ready, stops accepting, finishes the requests in flight and exits. "
         "SIGTERM/SIGINT drain and exit 0. GET / answers 'hello from pid N, generation G'; "
-        "GET /sleep?ms=N answers after N ms; GET /health; GET /env shows LISTEN_* and "
+        "GET /sleep?ms=N answers after N ms; GET /health says ok and how many requests are in "
+        "flight; GET /env shows LISTEN_* and "
         "IPCKIT_GRACEFUL_* in this process's environment. Test hook: IPCKIT_GRACEFUL_FAIL=exit "
         "(or 1) makes every copy started by a restart exit 1 before serving, =hang makes it "
         "never say ready.",
@@ -747,6 +783,7 @@ int main(int argc, char** argv) {
     if (opt.drain_timeout.count() <= 0) ipc::usage_error("--drain-timeout must be positive");
 
     const Inherited in = take_inheritance();
+    const std::string exe = self_path();
 
     // Block the signals we handle before any thread exists, so every thread inherits the mask
     // and they all wait in one queue that only signalfd reads.
@@ -834,14 +871,14 @@ int main(int argc, char** argv) {
                    }
                    res.set_content(text.empty() ? "none\n" : text, "text/plain");
                }));
+    // The pid file first: a failure there must end the process before any thread runs.
+    write_pidfile(opt.pidfile);
     auto done = ipc::make_pipe();
-    std::atomic<bool> accept_failed{false};
     std::thread serving([&, write_end = std::move(done.write)]() mutable {
-        if (!server.serve(listener.get())) accept_failed = true;
+        (void)server.serve(listener.get());
         write_end.reset();  // EOF on the read end: the control thread may finish
     });
 
-    write_pidfile(opt.pidfile);
     say("serving on {}: pid {}, generation {}", address, pid, generation);
     if (in.ready_fd) {
         ipc::unique_fd ready{*in.ready_fd};
@@ -850,12 +887,10 @@ int main(int argc, char** argv) {
                      *in.ready_fd, *in.ready_fd);
     }
 
-    Control control{opt,       generation, listener.get(), server, serving, std::move(done.read),
-                    in_flight, argv,       original};
+    Control control{opt,    exe,     generation,           listener.get(),
+                    server, serving, std::move(done.read), in_flight,
+                    argv,   original};
     const int status = control.run(sfd.get());
-    if (accept_failed) {
-        (void)listener.release();  // httplib closed it when accept(2) failed
-        ipc::fail("accept failed: no longer serving");
-    }
+    if (server.accept_failed()) (void)listener.release();  // httplib closed it
     return status;
 }

@@ -33,8 +33,14 @@ while (1) {
 PERL
 }
 
+# Every curl of this file, also those started by bg_start, gives up after 30 s: a test that
+# goes wrong fails instead of hanging.
+curl() { command curl --max-time 30 "$@"; }
+
 teardown() {
     touch "$BATS_TEST_TMPDIR/stop"
+    # After a restart the serving process is no child of ours: the pid file names it.
+    if [[ -s ${PIDFILE:-} ]]; then kill -TERM "$(cat "$PIDFILE")" 2>/dev/null || true; fi
     bg_stop_all
 }
 
@@ -291,6 +297,12 @@ wait_for_in_flight() {
     mkdir "$BATS_TEST_TMPDIR/bin"
     cp "$TOOL" "$BATS_TEST_TMPDIR/bin/graceful"
     TOOL="$BATS_TEST_TMPDIR/bin/graceful" start_server
+    # Not executable any more: execve fails in the child, which says so through the pipe.
+    chmod -x "$BATS_TEST_TMPDIR/bin/graceful"
+    kill -HUP "$PID1"
+    wait_for_line "$ERR" "restart failed: pid [0-9]+ could not start \(exit status 127\); pid $PID1 keeps serving$" 20
+    run cat "$ERR"
+    assert_line --regexp "^graceful: pid [0-9]+: execve\($BATS_TEST_TMPDIR/bin/graceful\): Permission denied \(EACCES\)$"
     # A bad upgrade: rm + create gives a new inode at the same path, as a linker does.
     rm "$BATS_TEST_TMPDIR/bin/graceful"
     printf '#!/bin/sh\necho "broken upgrade ran" >&2\nexit 3\n' >"$BATS_TEST_TMPDIR/bin/graceful"
@@ -396,6 +408,30 @@ wait_for_in_flight() {
     assert_line "[$server] unsetenv(LISTEN_FDS): no child of ours will see it"
 }
 
+@test "systemd-socket-activate starts it on fd 3; a restart keeps that socket" {
+    command -v systemd-socket-activate || skip "systemd-socket-activate is not installed"
+    # It cannot take port 0: ask the kernel for a free port, then let it go.
+    local port
+    port=$(perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(LocalAddr => "127.0.0.1",
+        LocalPort => 0, Listen => 1)->sockport')
+    PIDFILE="$BATS_TEST_TMPDIR/graceful.pid"
+    # It execs the tool itself (LISTEN_PID is its own pid), on the first connection.
+    bg_start server systemd-socket-activate -l "127.0.0.1:$port" "$TOOL" --pidfile "$PIDFILE"
+    local first=$BG_PID
+    URL="http://127.0.0.1:$port"
+    wait_for_line "$(bg_err server)" "^Listening on 127\.0\.0\.1:$port as 3\.$"
+    run curl -sS --fail "$URL/"
+    assert_output "hello from pid $first, generation 1"
+    kill -HUP "$first"
+    wait_for_line "$(bg_out server)" "^pid $first: drained, exit 0$" 20
+    wait_for_exit "$first"
+    assert_equal "$BG_STATUS" 0
+    run curl -sS --fail "$URL/"
+    assert_output "hello from pid $(cat "$PIDFILE"), generation 2"
+    run curl -sS --fail "$URL/env"
+    assert_output "none"
+}
+
 @test "LISTEN_* meant for another process are ignored and never reach a child; a restarted copy gets fresh ones" {
     start_server LISTEN_FDS=1 LISTEN_PID=1
     run curl -sS --fail "$URL/env"
@@ -418,7 +454,7 @@ wait_for_in_flight() {
     run cat "$ERR"
     assert_line --regexp "^\[$PID1\] read\(signalfd\) = SIGHUP from pid [0-9]+$"
     assert_line --regexp "^\[$PID1\] fork\(\) = $NEW; the child gets fd 3 = listener [0-9]+, fd 4 = pipe, LISTEN_FDS=1 LISTEN_PID=$NEW, then execve\(.*\)$"
-    assert_line "[$NEW] dup2(listener, 3); dup2(ready pipe, 4); close_range(5, ~0U); execve"
+    assert_line "[$NEW] dup2(listener, 3); dup2(readiness pipe, 4); close_range(5, ~0U); execve"
     assert_line "[$NEW] LISTEN_PID=$NEW is this process, LISTEN_FDS=1: the socket is fd 3"
     assert_line "[$NEW] write(4, \"ready\\n\"); close(4): the old process may stop now"
     assert_line "[$PID1] read(readiness pipe) = \"ready\": pid $NEW is accepting on the same socket"
