@@ -47,10 +47,13 @@ struct Link {
 // The parent's side of one link under --relay: it reads what stage i writes and passes it on
 // to stage i+1 through a buffer of bounded size, so no stage's output is ever held whole.
 struct Relay {
-    ipc::unique_fd from;  // read end of stage i's stdout; closed at EOF
-    ipc::unique_fd to;    // write end of stage i+1's stdin; closed when the link is done
-    std::vector<char> buf;
+    ipc::unique_fd from;             // read end of stage i's stdout; closed at EOF
+    ipc::unique_fd to;               // write end of stage i+1's stdin; closed when the link is done
+    std::size_t chunk = 0;           // the most one read() or splice() moves
+    std::vector<char> buf;           // read/write: `chunk` bytes; --splice: none
     std::size_t begin = 0, end = 0;  // buf[begin, end) has been read and not yet written
+    bool readable = false;           // --splice: poll() said `from` has input (or EOF)
+    bool writable = false;           // --splice: poll() said `to` has room
     std::uint64_t relayed = 0;       // bytes written to stage i+1
     std::uint64_t dropped = 0;       // bytes read that stage i+1 was no longer there to take
 };
@@ -192,23 +195,23 @@ void set_nonblocking(const ipc::unique_fd& fd) {
 // Stage i+1 has gone: drop what we hold and close both ends, so that stage i gets SIGPIPE at
 // its next write, exactly as if the pipe joined them directly.
 void cut(Relay& link, std::size_t i) {
-    ipc::explain("write({}): stage {} has closed its stdin; close({})", link.to.get(), i + 2,
-                 link.to.get());
+    const int to = link.to.get(), from = link.from.get();
     link.to.reset();
-    if (link.from) {
-        ipc::explain("close({}): stage {} gets SIGPIPE at its next write", link.from.get(), i + 1);
-        link.from.reset();
-    }
+    link.from.reset();
+    // Told after the closes, so that a reader of the narration knows they have happened.
+    ipc::explain("stage {} has closed its stdin (POLLERR or EPIPE on {}): close({})", i + 2, to,
+                 to);
+    if (from != -1) ipc::explain("close({}): stage {} gets SIGPIPE at its next write", from, i + 1);
     link.dropped += link.end - link.begin;
     link.begin = link.end = 0;
 }
 
 // One step of a link after poll(): read when the buffer is empty, write what it holds.
-void step(Relay& link, std::size_t i, short from_events, short to_events) {
+void step_copy(Relay& link, std::size_t i, short from_events, short to_events) {
     if (to_events & POLLERR) return cut(link, i);  // a pipe with no reader left polls POLLERR
     bool wrote_or_read = false;
     if (link.begin == link.end && (from_events & (POLLIN | POLLHUP | POLLERR))) {
-        const ssize_t n = ::read(link.from.get(), link.buf.data(), link.buf.size());
+        const ssize_t n = ::read(link.from.get(), link.buf.data(), link.chunk);
         if (n == -1 && errno != EAGAIN && errno != EINTR) {
             ipc::die(fmt::format("read({})", link.from.get()));
         }
@@ -244,10 +247,39 @@ void step(Relay& link, std::size_t i, short from_events, short to_events) {
     }
 }
 
+// --splice: splice(2) moves the bytes from pipe to pipe inside the kernel (page references,
+// not copies); they never enter our memory. A non-blocking splice that says EAGAIN does not
+// say which side was not ready, so it is called only once poll() has said both are.
+void step_splice(Relay& link, std::size_t i, short from_events, short to_events) {
+    if (to_events & POLLERR) return cut(link, i);
+    if (from_events & (POLLIN | POLLHUP)) link.readable = true;
+    if (to_events & POLLOUT) link.writable = true;
+    if (!link.readable || !link.writable) return;
+    link.readable = link.writable = false;  // poll() again before the next splice
+    const ssize_t n = ::splice(link.from.get(), nullptr, link.to.get(), nullptr, link.chunk,
+                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n == -1 && errno == EPIPE) return cut(link, i);
+    if (n == -1 && errno != EAGAIN && errno != EINTR) {
+        ipc::die(fmt::format("splice({}, {})", link.from.get(), link.to.get()));
+    }
+    if (n > 0 && link.relayed == 0) {
+        ipc::explain("splice({}, {}) = {}", link.from.get(), link.to.get(), n);
+    }
+    if (n > 0) link.relayed += static_cast<std::uint64_t>(n);
+    if (n == 0) {
+        ipc::explain(
+            "splice({}, {}) = 0: end of stage {}'s output; close({}) and close({}), "
+            "stage {} sees EOF",
+            link.from.get(), link.to.get(), i + 1, link.from.get(), link.to.get(), i + 2);
+        link.from.reset();
+        link.to.reset();
+    }
+}
+
 // The parent between the stages: one poll() over every link until all are done. For each link
 // it watches `from` for input while its buffer is empty and `to` for room while it is not;
 // `to` is always in the set, since poll() reports POLLERR on it once stage i+1 is gone.
-void relay(std::vector<Relay>& links) {
+void relay(std::vector<Relay>& links, bool splice) {
     std::vector<pollfd> fds(2 * links.size());
     ipc::explain("relaying {} link(s) with poll(); only the first read and write of each is shown",
                  links.size());
@@ -255,9 +287,10 @@ void relay(std::vector<Relay>& links) {
         bool any = false;
         for (std::size_t i = 0; i < links.size(); ++i) {
             const Relay& link = links[i];
-            const bool empty = link.begin == link.end;
-            fds[2 * i] = {link.from && empty ? link.from.get() : -1, POLLIN, 0};
-            fds[2 * i + 1] = {link.to.get(), static_cast<short>(empty ? 0 : POLLOUT), 0};
+            const bool want_input = splice ? !link.readable : link.begin == link.end;
+            const bool want_room = splice ? !link.writable : link.begin != link.end;
+            fds[2 * i] = {link.from && want_input ? link.from.get() : -1, POLLIN, 0};
+            fds[2 * i + 1] = {link.to.get(), static_cast<short>(want_room ? POLLOUT : 0), 0};
             any = any || link.to;
         }
         if (!any) return;
@@ -266,7 +299,9 @@ void relay(std::vector<Relay>& links) {
             ipc::die("poll");
         }
         for (std::size_t i = 0; i < links.size(); ++i) {
-            if (links[i].to) step(links[i], i, fds[2 * i].revents, fds[2 * i + 1].revents);
+            if (!links[i].to) continue;
+            auto* step = splice ? step_splice : step_copy;
+            step(links[i], i, fds[2 * i].revents, fds[2 * i + 1].revents);
         }
     }
 }
@@ -292,6 +327,7 @@ int main(int argc, char** argv) {
     bool pipefail = false;
     bool verbose = false;
     bool relay_mode = false;
+    bool splice = false;
     std::uint64_t buffer = 64 * std::uint64_t{1024};  // the default pipe capacity
     std::vector<std::string> words;
     app.add_flag("--pipefail", pipefail,
@@ -303,13 +339,18 @@ int main(int argc, char** argv) {
     app.add_flag("--relay", relay_mode,
                  "The parent sits between the stages and copies the bytes itself (read/write "
                  "through a bounded buffer, poll() over all links), then says how many it relayed");
-    ipc::add_size_option(app, "--buffer", buffer, "--relay: the buffer of each link");
+    app.add_flag("--splice", splice,
+                 "--relay, moving the bytes with splice(2) from pipe to pipe instead of "
+                 "read/write: the kernel passes the pages on, no copy through our memory");
+    ipc::add_size_option(app, "--buffer", buffer,
+                         "--relay: the buffer of each link (--splice: the most one call moves)");
     app.add_option("command", words,
                    "The stages, after '--': CMD ARGS... '|' CMD ARGS... (each run by execvp)");
     ipc::parse(app, argc, argv);
     if (buffer == 0 || buffer > (std::uint64_t{64} << 20)) {
         ipc::usage_error("--buffer: must be between 1 byte and 64M");
     }
+    relay_mode = relay_mode || splice;
     std::vector<Stage> stages = split_stages(words);
     open_standard_fds();
 
@@ -353,12 +394,13 @@ int main(int argc, char** argv) {
         Relay& r = relays.emplace_back();
         r.from = std::move(link.upstream.read);
         r.to = std::move(link.downstream.write);
-        r.buf.resize(buffer);
+        r.chunk = buffer;
+        if (!splice) r.buf.resize(r.chunk);
         set_nonblocking(r.from);
         set_nonblocking(r.to);
     }
     if (relay_mode) {
-        relay(relays);
+        relay(relays, splice);
         for (std::size_t i = 0; i < relays.size(); ++i) {
             std::string text =
                 fmt::format("relayed {} bytes: stage {} ({}) -> stage {} ({})", relays[i].relayed,

@@ -50,10 +50,12 @@ same_as_bash() {
     fi
 }
 
-# Every comparison in both modes: pipes between the stages, and the parent relaying.
-same_as_bash_both_modes() {
+# Every comparison in each mode: pipes between the stages, and the parent relaying the bytes
+# with read/write or with splice.
+same_as_bash_all_modes() {
     same_as_bash "$@"
     same_as_bash --relay "$@"
+    same_as_bash --splice "$@"
 }
 
 @test "no command: runs the notes' ps aux | grep go" {
@@ -67,25 +69,25 @@ same_as_bash_both_modes() {
 }
 
 @test "same bytes and status as bash: one, two and three stages" {
-    same_as_bash_both_modes -- sort
-    same_as_bash_both_modes -- sort '|' uniq -c
-    same_as_bash_both_modes -- sort '|' uniq -c '|' sort -rn
-    same_as_bash_both_modes -- cat '|' tr a-z A-Z '|' rev
-    same_as_bash_both_modes -- printf '%s\0' 'with NUL' '|' cat
+    same_as_bash_all_modes -- sort
+    same_as_bash_all_modes -- sort '|' uniq -c
+    same_as_bash_all_modes -- sort '|' uniq -c '|' sort -rn
+    same_as_bash_all_modes -- cat '|' tr a-z A-Z '|' rev
+    same_as_bash_all_modes -- printf '%s\0' 'with NUL' '|' cat
 }
 
 @test "a failing middle stage: the last stage's status, or with --pipefail the failure" {
-    same_as_bash_both_modes -- cat '|' grep zzz '|' wc -l
-    same_as_bash_both_modes --pipefail -- cat '|' grep zzz '|' wc -l
+    same_as_bash_all_modes -- cat '|' grep zzz '|' wc -l
+    same_as_bash_all_modes --pipefail -- cat '|' grep zzz '|' wc -l
     run pl --pipefail -- cat '|' grep zzz '|' wc -l <"$input"
     assert_failure 1
     assert_output "0"
 }
 
 @test "--pipefail takes the rightmost failing stage, as bash does" {
-    same_as_bash_both_modes --pipefail -- sh -c 'exit 3' '|' sh -c 'exit 4' '|' true
-    same_as_bash_both_modes --pipefail -- sh -c 'exit 3' '|' true '|' true
-    same_as_bash_both_modes --pipefail -- true '|' true
+    same_as_bash_all_modes --pipefail -- sh -c 'exit 3' '|' sh -c 'exit 4' '|' true
+    same_as_bash_all_modes --pipefail -- sh -c 'exit 3' '|' true '|' true
+    same_as_bash_all_modes --pipefail -- true '|' true
     run pl --pipefail -- sh -c 'exit 3' '|' sh -c 'exit 4' '|' true
     assert_failure 4
     run pl -- sh -c 'exit 3' '|' true
@@ -93,8 +95,8 @@ same_as_bash_both_modes() {
 }
 
 @test "a stage killed by a signal counts as 128+n" {
-    same_as_bash_both_modes -- cat '|' sh -c 'kill -TERM $$'
-    same_as_bash_both_modes --pipefail -- sh -c 'kill -TERM $$' '|' cat
+    same_as_bash_all_modes -- cat '|' sh -c 'kill -TERM $$'
+    same_as_bash_all_modes --pipefail -- sh -c 'kill -TERM $$' '|' cat
     run --separate-stderr pl -v -- sh -c 'kill -TERM $$'
     assert_failure 143
     [[ $stderr == *"stage 1: sh: killed by SIGTERM (143)"* ]]
@@ -102,12 +104,12 @@ same_as_bash_both_modes() {
 
 @test "big data through three stages arrives whole" {
     head -c 8M /dev/urandom >"$input"
-    same_as_bash_both_modes -- cat '|' tr a-z A-Z '|' cat
-    same_as_bash_both_modes -- cat '|' sha256sum '|' cat
+    same_as_bash_all_modes -- cat '|' tr a-z A-Z '|' cat
+    same_as_bash_all_modes -- cat '|' sha256sum '|' cat
 }
 
-@test "yes | head -n 3 ends at once, yes killed by SIGPIPE, in both modes" {
-    for mode in "" --relay; do
+@test "yes | head -n 3 ends at once, yes killed by SIGPIPE, in every mode" {
+    for mode in "" --relay --splice; do
         run --separate-stderr pl ${mode:+"$mode"} -v -- yes '|' head -n 3
         assert_success
         assert_output $'y\ny\ny'
@@ -116,12 +118,12 @@ same_as_bash_both_modes() {
         run pl ${mode:+"$mode"} --pipefail -- yes '|' head -n 3
         assert_failure 141
     done
-    same_as_bash_both_modes --pipefail -- yes '|' head -n 3
-    same_as_bash_both_modes -- yes '|' head -c 1M '|' wc -c
+    same_as_bash_all_modes --pipefail -- yes '|' head -n 3
+    same_as_bash_all_modes -- yes '|' head -c 1M '|' wc -c
 }
 
 @test "no stage inherits a descriptor it should not have: only 0, 1, 2 (and ls's own)" {
-    for mode in "" --relay; do
+    for mode in "" --relay --splice; do
         run --separate-stderr std_fds_only "$TOOL" ${mode:+"$mode"} -- ls /proc/self/fd '|' cat
         assert_success
         assert_output $'0\n1\n2\n3'
@@ -168,6 +170,9 @@ same_as_bash_both_modes() {
     run --separate-stderr pl --relay --buffer 7 -- head -c 100000 /dev/zero '|' cat '|' wc -c
     assert_output "100000"
     [[ $stderr == *"relayed 100000 bytes: stage 2 (cat) -> stage 3 (wc)"* ]]
+    run --separate-stderr pl --splice -- printf hello '|' cat '|' cat
+    assert_output "hello"
+    [[ $stderr == *"relayed 5 bytes: stage 2 (cat) -> stage 3 (cat)"* ]]
     run --separate-stderr pl -- printf hello '|' cat
     [[ $stderr != *relayed* ]]
 }
@@ -182,6 +187,29 @@ same_as_bash_both_modes() {
     run --separate-stderr pl --relay -x -- yes '|' head -n 1
     assert_output "y"
     [[ $stderr == *"stage 2 has closed its stdin"*"stage 1 gets SIGPIPE at its next write"* ]]
+    run --separate-stderr pl --splice -x -- printf hi '|' cat
+    assert_output "hi"
+    [[ $stderr == *"] splice("*") = 2"* ]]
+    [[ $stderr == *"] splice("*") = 0: end of stage 1's output"* ]]
+}
+
+@test "--relay: a stage that writes after the next one has gone gets SIGPIPE, as with a pipe" {
+    for mode in relay splice; do
+        # A fifo and log files of its own per mode: bg_start truncates its files only once the
+        # background process runs, so a reused name could show the last round's lines.
+        fifo=$BATS_TEST_TMPDIR/in-$mode
+        mkfifo "$fifo"
+        # shellcheck disable=SC2016 # $1.. belong to the inner bash
+        bg_start "$mode" bash -c 'exec "$1" "--$2" -x -v -- cat "|" true <"$3"' _ "$TOOL" "$mode" "$fifo"
+        exec 5<>"$fifo"  # read-write: opening never blocks
+        # `true` is gone and the relay has closed the read end cat writes into; now cat writes.
+        wait_for_line "$(bg_err "$mode")" 'stage 1 gets SIGPIPE at its next write' 20
+        echo late >&5
+        exec 5>&-
+        wait_for_exit "$BG_PID" 20
+        assert_equal "$BG_STATUS" 0
+        grep -q "stage 1: cat: killed by SIGPIPE (141)" "$(bg_err "$mode")"
+    done
 }
 
 @test "the first stage reads our stdin, the last writes our stdout, stderr passes through" {
@@ -196,14 +224,14 @@ same_as_bash_both_modes() {
     run -127 pl -- grepp x
     assert_failure 127
     assert_output "pipeline: stage 1: grepp: command not found"
-    for mode in "" --relay; do
+    for mode in "" --relay --splice; do
         run --separate-stderr pl ${mode:+"$mode"} -v -- echo hi '|' grepp x '|' cat
         assert_success
         [[ $stderr == *"pipeline: stage 2: grepp: command not found"* ]]
         [[ $stderr == *"stage 2: grepp: exited 127"* ]]
     done
-    same_as_bash_both_modes -- echo hi '|' grepp x '|' cat
-    same_as_bash_both_modes --pipefail -- echo hi '|' grepp x '|' cat
+    same_as_bash_all_modes -- echo hi '|' grepp x '|' cat
+    same_as_bash_all_modes --pipefail -- echo hi '|' grepp x '|' cat
     run -127 pl -- ./no-such-file
     assert_failure 127
     assert_output --partial "stage 1: ./no-such-file: No such file or directory (ENOENT)"
