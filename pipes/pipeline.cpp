@@ -33,6 +33,7 @@ namespace {
 struct Stage {
     std::vector<std::string> argv;
     pid_t pid = -1;
+    ipc::unique_fd report;  // read end of its exec report (see start_stage), until read
     int status = 0;  // as a shell reports it: the exit code, or 128 + the signal that killed it
 };
 
@@ -65,8 +66,8 @@ void note(std::string_view text) {
 }
 
 // Splits the words at each literal "|" word. No words: the notes' example.
-std::vector<Stage> split_stages(const std::vector<std::string>& words) {
-    if (words.empty()) return {Stage{{"ps", "aux"}}, Stage{{"grep", "go"}}};
+std::vector<Stage> split_stages(std::vector<std::string> words) {
+    if (words.empty()) words = {"ps", "aux", "|", "grep", "go"};
     std::vector<Stage> stages(1);
     for (const std::string& word : words) {
         if (word == "|") {
@@ -105,8 +106,8 @@ void open_standard_fds() {
 // In the child: make `in` and `out` its stdin and stdout, close every pipe end it inherited,
 // and exec the stage. Never returns; noexcept, so nothing can unwind into the parent's code.
 [[noreturn]] void exec_stage(const std::vector<char*>& argv, int in, int out,
-                             const std::vector<Link>& links, int report_read,
-                             int report_write) noexcept {
+                             const std::vector<Link>& links, const std::vector<Stage>& stages,
+                             int report) noexcept {
     auto dup_onto = [](int from, int onto) {
         if (from == -1) return;  // the first stage's stdin and the last one's stdout: ours
         if (::dup2(from, onto) == -1) {
@@ -131,8 +132,7 @@ void open_standard_fds() {
         close_end(link.downstream.read);
         close_end(link.downstream.write);
     }
-    if (::close(report_read) == -1) ipc::warn(fmt::format("close({})", report_read));
-    ipc::explain("close({})", report_read);
+    for (const Stage& stage : stages) close_end(stage.report);  // the parent's ends, ours too
     // The parent may ignore SIGPIPE (--relay) and an ignored signal stays ignored across exec:
     // give the command the default, so that `yes` dies when `head` is gone.
     if (::signal(SIGPIPE, SIG_DFL) == SIG_ERR) ipc::warn("signal(SIGPIPE, SIG_DFL)");
@@ -145,43 +145,48 @@ void open_standard_fds() {
     // with the status a shell gives: 127 for a command not found, 126 for one it cannot run.
     const int err = errno;
     ipc::explain("execvp failed: {}; write({}, errno) tells the parent", ipc::errno_name(err),
-                 report_write);
-    (void)ipc::write_all(report_write, &err, sizeof err);
+                 report);
+    (void)ipc::write_all(report, &err, sizeof err);
     ::_exit(err == ENOENT ? 127 : 126);
 }
 
 // Forks stage `number` (counted from 1) with `in` as its stdin and `out` as its stdout (-1:
-// keep ours). Returns its pid once it has exec'ed, or once it has failed to and we have said why.
+// keep ours). It does not wait for the exec: all stages start at once, as in a shell.
 //
 // How the parent learns that exec failed is the classic trick: a pipe whose write end is
 // O_CLOEXEC. The child writes errno there only if execvp returns; a successful exec closes the
-// write end, and the parent's read() returns 0 (EOF).
-pid_t start_stage(const Stage& stage, std::size_t number, int in, int out,
-                  const std::vector<Link>& links) {
+// write end, and the parent's read() returns 0 (EOF). See check_exec().
+void start_stage(std::vector<Stage>& stages, std::size_t i, int in, int out,
+                 const std::vector<Link>& links) {
+    Stage& stage = stages[i];
     std::vector<char*> argv;  // built before fork(): the child only uses it
     for (const std::string& arg : stage.argv) argv.push_back(const_cast<char*>(arg.c_str()));
     argv.push_back(nullptr);
     ipc::pipe_fds report = ipc::make_pipe();
-    ipc::explain("  exec report of stage {}: child -> [{} => {}] -> pipeline", number,
+    ipc::explain("  exec report of stage {}: child -> [{} => {}] -> pipeline", i + 1,
                  report.write.get(), report.read.get());
+    stage.report = std::move(report.read);
 
-    const pid_t pid = ::fork();
-    if (pid == -1) ipc::die("fork");
-    if (pid == 0) exec_stage(argv, in, out, links, report.read.get(), report.write.get());
-    ipc::explain("fork() = {}: stage {} ({})", pid, number, stage.argv[0]);
+    stage.pid = ::fork();
+    if (stage.pid == -1) ipc::die("fork");
+    if (stage.pid == 0) exec_stage(argv, in, out, links, stages, report.write.get());
+    ipc::explain("fork() = {}: stage {} ({})", stage.pid, i + 1, stage.argv[0]);
+    close_fd(report.write);  // else our own copy would keep check_exec() from seeing EOF
+}
 
-    close_fd(report.write);  // else our own copy would keep read() below from seeing EOF
+// Reads stage i's exec report: EOF if it exec'ed; else its errno, which we print as a shell would.
+void check_exec(Stage& stage, std::size_t i) {
     int err = 0;
-    const ssize_t n = ipc::read_full(report.read.get(), &err, sizeof err);
-    if (n == -1) ipc::die(fmt::format("read({})", report.read.get()));
+    const ssize_t n = ipc::read_full(stage.report.get(), &err, sizeof err);
+    if (n == -1) ipc::die(fmt::format("read({})", stage.report.get()));
     if (n == 0) {
-        ipc::explain("read({}) = 0: stage {} has exec'ed", report.read.get(), number);
+        ipc::explain("read({}) = 0: stage {} has exec'ed", stage.report.get(), i + 1);
     } else if (err == ENOENT && stage.argv[0].find('/') == std::string::npos) {
-        note(fmt::format("stage {}: {}: command not found", number, stage.argv[0]));
+        note(fmt::format("stage {}: {}: command not found", i + 1, stage.argv[0]));
     } else {
-        ipc::warn_en(err, fmt::format("stage {}: {}", number, stage.argv[0]));
+        ipc::warn_en(err, fmt::format("stage {}: {}", i + 1, stage.argv[0]));
     }
-    return pid;
+    close_fd(stage.report);
 }
 
 void set_nonblocking(const ipc::unique_fd& fd) {
@@ -379,8 +384,9 @@ int main(int argc, char** argv) {
                        : relay_mode ? links[i - 1].downstream.read.get()
                                     : links[i - 1].upstream.read.get();
         const int out = i + 1 == stages.size() ? -1 : links[i].upstream.write.get();
-        stages[i].pid = start_stage(stages[i], i + 1, in, out, links);
+        start_stage(stages, i, in, out, links);
     }
+    for (std::size_t i = 0; i < stages.size(); ++i) check_exec(stages[i], i);
     // The stages have their ends; the parent closes its copies of them. Direct: all of them,
     // the parent is not part of the pipeline. --relay: all but the two it copies between.
     std::vector<Relay> relays;
