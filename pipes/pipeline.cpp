@@ -150,8 +150,8 @@ void open_standard_fds() {
     ::_exit(err == ENOENT ? 127 : 126);
 }
 
-// Forks stage `number` (counted from 1) with `in` as its stdin and `out` as its stdout (-1:
-// keep ours). It does not wait for the exec: all stages start at once, as in a shell.
+// Forks stages[i] with `in` as its stdin and `out` as its stdout (-1: keep ours). It does not
+// wait for the exec: all stages start at once, as in a shell.
 //
 // How the parent learns that exec failed is the classic trick: a pipe whose write end is
 // O_CLOEXEC. The child writes errno there only if execvp returns; a successful exec closes the

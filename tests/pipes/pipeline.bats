@@ -9,6 +9,13 @@ setup() {
     printf 'banana\napple\ncherry\napple\ngolang\n' >"$input"
 }
 
+# A pipeline killed by bg_stop_all leaves its stages running, as a killed shell would: end the
+# stages of the last one started (by their parent's pid) before the default teardown.
+teardown() {
+    if [[ -n ${BG_PID:-} ]]; then pkill -TERM -P "$BG_PID" 2>/dev/null || true; fi
+    bg_stop_all
+}
+
 # Each call of the tool is bounded: a pipeline that hangs fails the test instead of the suite.
 pl() { timeout -k 5 60 "$TOOL" "$@"; }
 
