@@ -312,3 +312,107 @@ batchlog: the last line had no newline yet: its 1 bytes were written as they cam
     assert_failure 1
     assert_output --regexp '^batchlog: open\(.*/no/such/dir/log\): No such file or directory \(ENOENT\)$'
 }
+
+# The soak. Each round checks the guarantee from outside: the sink holds a byte-for-byte prefix
+# of the input (so no line is lost from the middle, duplicated or reordered), batchlog's own
+# count agrees with the sink, and exit 0. Seed: BATCHLOG_SOAK_SEED to replay a failing run.
+
+@test "soak: 100,000 lines through a pipe, a signal sent at a random line, many rounds" {
+    RANDOM=${BATCHLOG_SOAK_SEED:-$$}
+    echo "seed $RANDOM"
+    seq 100000 >input
+    sigs=(INT TERM HUP QUIT)
+    batches=(1 7 200 200 4096)
+    for round in $(seq 1 12); do
+        rm -f in out pid
+        at=$(((RANDOM * 32768 + RANDOM) % 100000 + 1))
+        sig=${sigs[RANDOM % 4]}
+        batch=${batches[RANDOM % 5]}
+        sync=()
+        ((batch >= 4096 && RANDOM % 2)) && sync=(--fsync)
+        echo "round $round: signal $sig after line $at, --batch $batch ${sync[*]}"
+        mkfifo in
+        # The producer waits until batchlog is ready, writes `at` lines, sends the signal, then
+        # goes on writing: the signal lands while batchlog is reading, batching or writing.
+        bg_start producer bash -c '
+            exec >in
+            until [[ -s pid ]] && signals_blocked "$(<pid)"; do sleep 0.01; done
+            head -n "$1" input
+            kill -s "$2" "$(<pid)"
+            exec tail -n +"$(($1 + 1))" input' _ "$at" "$sig"
+        producer=$BG_PID
+        bg_start_stdin bl in "$TOOL" --batch "$batch" "${sync[@]}" --out out
+        echo "$BG_PID" >pid.tmp && mv pid.tmp pid
+        wait_for_exit "$BG_PID" 30
+        assert_equal "$BG_STATUS" 0
+        wait_for_exit "$producer" 30 # SIGPIPE once batchlog is gone
+        err=$(bg_err bl)
+        size=$(stat -c %s out)
+        cmp -n "$size" out input
+        written=$(written_in_all "$err")
+        assert_equal "$written" "$(wc -l <out)"
+        pending=$(grep -oE "flushed [0-9]+ pending lines on SIG$sig " "$err" | grep -oE '[0-9]+')
+        [[ -n $pending ]]
+        # Everything but the flush went out in full batches.
+        assert_equal $(((written - pending) % batch)) 0
+        echo "  read and wrote $written lines ($size bytes), $pending in the last flush"
+        bg_stop_all
+    done
+}
+
+@test "soak: input from a file, signal at a random moment; the file offset shows every byte read was written" {
+    RANDOM=${BATCHLOG_SOAK_SEED:-$$}
+    echo "seed $RANDOM"
+    seq 100000 >input
+    total=$(stat -c %s input)
+    sigs=(INT TERM HUP QUIT)
+    batches=(1 1 3 17)
+    for round in $(seq 1 8); do
+        rm -f out
+        sig=${sigs[RANDOM % 4]}
+        batch=${batches[RANDOM % 4]}
+        at=$(((RANDOM * 32768 + RANDOM) % total))
+        echo "round $round: signal $sig once the sink holds $at bytes, --batch $batch"
+        # batchlog shares this open file (and its offset) with the test: after it ends, the
+        # offset says exactly how many bytes it read.
+        exec {fd}<input
+        bg_start_stdin bl "&$fd" "$TOOL" --batch "$batch" --out out
+        wait_until 10 blocked_or_gone "$BG_PID"
+        wait_for_size_or_exit out "$at" "$BG_PID"
+        kill -s "$sig" "$BG_PID" 2>/dev/null || echo "  (it had already reached the end of input)"
+        wait_for_exit "$BG_PID" 30
+        assert_equal "$BG_STATUS" 0
+        offset=$(awk '/^pos:/ {print $2}' "/proc/$BASHPID/fdinfo/$fd")
+        exec {fd}<&-
+        size=$(stat -c %s out)
+        assert_equal "$size" "$offset"
+        cmp -n "$size" out input
+        assert_equal "$(written_in_all "$(bg_err bl)")" "$(wc -l <out)"
+        echo "  read $offset bytes, wrote $size: $(tail -n 1 "$(bg_err bl)")"
+        bg_stop_all
+    done
+}
+
+@test "soak: --generate as fast as possible, a signal at a random moment" {
+    RANDOM=${BATCHLOG_SOAK_SEED:-$$}
+    echo "seed $RANDOM"
+    sigs=(INT TERM HUP QUIT)
+    batches=(1 7 200 1000)
+    for round in $(seq 1 6); do
+        rm -f out
+        sig=${sigs[RANDOM % 4]}
+        batch=${batches[RANDOM % 4]}
+        at=$((RANDOM % 200000))
+        echo "round $round: signal $sig once the sink holds $at bytes, --batch $batch"
+        bg_start bl "$TOOL" --generate 0 --batch "$batch" --out out
+        wait_signals_blocked "$BG_PID"
+        wait_for_size_or_exit out "$at" "$BG_PID"
+        kill -s "$sig" "$BG_PID"
+        wait_for_exit "$BG_PID" 30
+        assert_equal "$BG_STATUS" 0
+        n=$(wc -l <out)
+        seq "$n" | cmp - out
+        assert_equal "$(written_in_all "$(bg_err bl)")" "$n"
+        bg_stop_all
+    done
+}
