@@ -12,7 +12,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -30,6 +32,12 @@ namespace {
 // (cancellation and set*id), so a program's SIGRTMIN is higher: 34 with NPTL.
 constexpr int kernel_rtmin = __SIGRTMIN;
 
+// "siglist: message" on stderr, for a problem that does not stop the tool (a bad argument).
+void complain(std::string_view message) {
+    const std::string line = fmt::format("{}: {}\n", ipc::tool_name(), message);
+    (void)ipc::write_all(STDERR_FILENO, line.data(), line.size());
+}
+
 // What this process got from its parent: ignored dispositions and the blocked mask survive
 // fork() and execve() (a caught signal goes back to its default at execve). Bit n-1 = signal n.
 struct inherited {
@@ -38,10 +46,18 @@ struct inherited {
     bool known = false;  // false if /proc could not be read
 };
 
-std::uint64_t status_mask(const std::string& status, std::string_view field) {
-    const auto at = status.find(fmt::format("\n{}:", field));
-    if (at == std::string::npos) return 0;
-    return std::stoull(status.substr(at + field.size() + 2, 32), nullptr, 16);
+// The hex mask on the line "SigIgn:\t0000000000000006"; nullopt if the line is not there.
+std::optional<std::uint64_t> status_mask(std::string_view status, std::string_view field) {
+    auto at = status.find(fmt::format("\n{}:", field));
+    if (at == std::string_view::npos) return std::nullopt;
+    at = status.find_first_not_of(" \t", at + field.size() + 2);
+    if (at == std::string_view::npos) return std::nullopt;
+    std::uint64_t mask = 0;
+    if (std::from_chars(status.data() + at, status.data() + status.size(), mask, 16).ec !=
+        std::errc{}) {
+        return std::nullopt;
+    }
+    return mask;
 }
 
 inherited read_inherited() {
@@ -58,8 +74,14 @@ inherited read_inherited() {
         return in;
     }
     status.resize(static_cast<std::size_t>(n));
-    in.ignored = status_mask(status, "SigIgn");
-    in.blocked = status_mask(status, "SigBlk");
+    const auto ignored = status_mask(status, "SigIgn");
+    const auto blocked = status_mask(status, "SigBlk");
+    if (!ignored || !blocked) {
+        complain("/proc/self/status has no SigIgn or SigBlk line: INHERITED unknown");
+        return in;
+    }
+    in.ignored = *ignored;
+    in.blocked = *blocked;
     in.known = true;
     ipc::explain("read(/proc/self/status): SigIgn {:016x} SigBlk {:016x}", in.ignored, in.blocked);
     return in;
@@ -77,12 +99,6 @@ std::string state_of(const inherited& in, int sig) {
     return "-";
 }
 
-// "siglist: message" on stderr, for an argument that names no signal; the tool goes on.
-void complain(std::string_view message) {
-    const std::string line = fmt::format("{}: {}\n", ipc::tool_name(), message);
-    (void)ipc::write_all(STDERR_FILENO, line.data(), line.size());
-}
-
 // One argument read as bash's `kill -l ARG` reads it: a name, or a number, where 129..192 is
 // the exit status of a process killed by signal N-128. Either a signal or why there is none.
 struct resolved {
@@ -91,20 +107,21 @@ struct resolved {
 };
 
 std::variant<resolved, std::string> resolve(const std::string& arg) {
-    const bool numeric =
-        !arg.empty() && arg.size() <= 9 &&
-        std::all_of(arg.begin(), arg.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool numeric = !arg.empty() && std::all_of(arg.begin(), arg.end(),
+                                                     [](char c) { return c >= '0' && c <= '9'; });
     if (!numeric) {
         if (auto sig = ipc::parse_signal(arg)) return resolved{*sig, false};
         return fmt::format("{}: no such signal name (siglist -l lists them)", arg);
     }
-    const int given = std::stoi(arg);
+    const auto digits = arg.size() - std::min(arg.find_first_not_of('0'), arg.size());
+    const int given = digits > 9 ? -1 : std::stoi(arg);  // -1: too many digits for a signal
     const bool from_status = given > 128;
     const int n = from_status ? given - 128 : given;
     if (ipc::is_valid_signal(n)) return resolved{n, from_status};
-    if (n == 0)
+    if (n == 0) {
         return fmt::format(
             "{}: the null signal: kill(pid, 0) sends nothing, it only checks that pid exists", arg);
+    }
     if (n >= kernel_rtmin && n < ipc::rt_min()) {
         return fmt::format(
             "{}: no such signal: the kernel's real-time range starts at {}, but glibc keeps {}..{} "
