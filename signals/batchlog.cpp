@@ -35,7 +35,7 @@
 
 namespace {
 
-constexpr std::size_t read_size = 128 * 1024;   // what cat(1) asks read(2) for
+constexpr std::size_t read_size = std::size_t{128} * 1024;  // what cat(1) asks read(2) for
 constexpr std::uint64_t generate_chunk = 4096;  // lines made between two looks at the signalfd
 constexpr int stop_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
 
@@ -43,7 +43,7 @@ struct options {
     std::uint64_t batch = 200;
     std::string out;  // empty: stdout
     bool fsync = false;
-    std::uint64_t max_line = 1024 * 1024;
+    std::uint64_t max_line = std::uint64_t{1024} * 1024;
     bool flush_on_signal = true;
     bool generate = false;
     double rate = 0;          // generated lines per second; 0: as fast as possible
@@ -342,9 +342,7 @@ int generate(int sfd, pending& held, sink& out, const options& opt) {
     }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
     CLI::App app{
         "The notes' log service: reads lines, writes them in batches of --batch lines with one\n"
         "write(2) each, and on SIGINT, SIGTERM, SIGHUP or SIGQUIT writes the partial batch and\n"
@@ -397,4 +395,14 @@ int main(int argc, char** argv) {
     pending held;
     return opt.generate ? generate(sfd.get(), held, out, opt)
                         : copy_stdin(sfd.get(), held, out, opt);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {  // out of memory, most likely: say so, never abort
+        ipc::fail(e.what());
+    }
 }

@@ -227,9 +227,7 @@ void print_notes() {
         "fork and exec, so a parent can hand them down without the child knowing.\n");
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
     CLI::App app{
         "kill -l, explained: each signal's number, name, default action, whether it can be caught\n"
         "or blocked, what it means, and whether this process inherited it ignored or blocked.",
@@ -284,4 +282,14 @@ int main(int argc, char** argv) {
         if (args.empty()) print_notes();
     }
     return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {  // out of memory, most likely: say so, never abort
+        ipc::fail(e.what());
+    }
 }
