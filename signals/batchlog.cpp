@@ -289,7 +289,8 @@ int copy_stdin(int sfd, pending& held, sink& out, const options& opt) {
             if (errno == EINTR) continue;
             ipc::die("poll");
         }
-        // A pending signal wins over more input: stop reading, write what was read.
+        // A pending signal wins over more input: stop reading, write what was read. Lines still
+        // in the pipe were never read and stay there (docs/batchlog.md: "every line read").
         if (fds[0].revents != 0) return finish_on_signal(sfd, held, out, opt);
         if (fds[1].revents == 0) continue;
         const ssize_t n = ipc::read_some(STDIN_FILENO, held.space(read_size), read_size);
@@ -325,7 +326,7 @@ int generate(int sfd, pending& held, sink& out, const options& opt) {
             due = std::min(due, made_by_now >= next ? made_by_now - next + 1 : 0);
             if (due == 0) {
                 const double wait = static_cast<double>(next - 1) / opt.rate - elapsed.count();
-                timeout_ms = static_cast<int>(std::ceil(std::max(wait, 0.0) * 1000));
+                timeout_ms = static_cast<int>(std::ceil(std::clamp(wait, 0.0, 1.0) * 1000));
             }
         }
         if (opt.count > 0) due = std::min(due, opt.count - next + 1);
