@@ -71,7 +71,7 @@ ipc::unique_fd start(std::vector<char*>& argv, pid_t& pid) {
     }
     ipc::explain("read(exec status pipe) = {}: execvp failed with {}", n, ipc::errno_name(err));
     if (err == ENOENT && std::strchr(argv[0], '/') == nullptr) {
-        fmt::print(stderr, "{}: {}: command not found\n", ipc::tool_name(), argv[0]);
+        ipc::complain(fmt::format("{}: command not found", argv[0]));
     } else {
         ipc::warn_en(err, fmt::format("execvp({})", argv[0]));
     }

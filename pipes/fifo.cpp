@@ -604,8 +604,8 @@ int demo(const demo_options& o) {
     std::filesystem::remove_all(dir, ec);
     if (ec) ipc::warn_en(ec.value(), fmt::format("remove_all({})", dir));
     if (stopped_by != 0) {
-        fmt::print(stderr, "{}: demo stopped by {}; removed {}\n", ipc::tool_name(),
-                   ipc::signal_name(stopped_by), dir);
+        ipc::complain(
+            fmt::format("demo stopped by {}; removed {}", ipc::signal_name(stopped_by), dir));
         return 128 + stopped_by;
     }
     say(fmt::format("removed {}", dir));

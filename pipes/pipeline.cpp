@@ -59,12 +59,6 @@ struct Relay {
     std::uint64_t dropped = 0;       // bytes read that stage i+1 was no longer there to take
 };
 
-// "pipeline: TEXT" on stderr in one write(2), so that lines from several processes never mix.
-void note(std::string_view text) {
-    const std::string line = fmt::format("{}: {}\n", ipc::tool_name(), text);
-    (void)ipc::write_all(STDERR_FILENO, line.data(), line.size());
-}
-
 // Splits the words at each literal "|" word. No words: the notes' example.
 std::vector<Stage> split_stages(std::vector<std::string> words) {
     if (words.empty()) words = {"ps", "aux", "|", "grep", "go"};
@@ -182,7 +176,7 @@ void check_exec(Stage& stage, std::size_t i) {
     if (n == 0) {
         ipc::explain("read({}) = 0: stage {} has exec'ed", stage.report.get(), i + 1);
     } else if (err == ENOENT && stage.argv[0].find('/') == std::string::npos) {
-        note(fmt::format("stage {}: {}: command not found", i + 1, stage.argv[0]));
+        ipc::complain(fmt::format("stage {}: {}: command not found", i + 1, stage.argv[0]));
     } else {
         ipc::warn_en(err, fmt::format("stage {}: {}", i + 1, stage.argv[0]));
     }
@@ -415,7 +409,7 @@ int main(int argc, char** argv) {
                 text +=
                     fmt::format("; {} more read after stage {} had gone", relays[i].dropped, i + 2);
             }
-            note(text);
+            ipc::complain(text);
         }
     }
 
@@ -427,7 +421,8 @@ int main(int argc, char** argv) {
         ipc::explain("waitpid({}) = {}", stages[i].pid, describe(wstatus));
         stages[i].status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
         if (verbose) {
-            note(fmt::format("stage {}: {}: {}", i + 1, stages[i].argv[0], describe(wstatus)));
+            ipc::complain(
+                fmt::format("stage {}: {}: {}", i + 1, stages[i].argv[0], describe(wstatus)));
         }
     }
     int status = stages.back().status;
@@ -438,8 +433,9 @@ int main(int argc, char** argv) {
         }
     }
     if (verbose) {
-        note(fmt::format("status {} ({})", status,
-                         pipefail ? "--pipefail: the last stage that failed" : "the last stage's"));
+        ipc::complain(
+            fmt::format("status {} ({})", status,
+                        pipefail ? "--pipefail: the last stage that failed" : "the last stage's"));
     }
     return status;
 }

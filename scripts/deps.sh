@@ -11,7 +11,7 @@ packages=(
     # tests: bats and the real peers the tools are tested against
     bats bats-assert bats-support
     socat ncat netcat-openbsd curl wrk
-    procps psmisc util-linux coreutils iproute2 strace perl
+    procps psmisc util-linux coreutils iproute2 strace perl python3
     systemd  # systemd-socket-activate: graceful's socket-activation test
 )
 if [[ ${1:-} == --perf ]]; then

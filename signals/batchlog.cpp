@@ -50,12 +50,6 @@ struct options {
     std::uint64_t count = 0;  // generated lines in all; 0: until a signal
 };
 
-// "batchlog: text" on stderr in one write(2): the reports a script greps for.
-void report(std::string_view text) {
-    const std::string line = fmt::format("{}: {}\n", ipc::tool_name(), text);
-    (void)ipc::write_all(STDERR_FILENO, line.data(), line.size());
-}
-
 std::uint64_t count_lines(std::string_view bytes) {
     return static_cast<std::uint64_t>(std::count(bytes.begin(), bytes.end(), '\n'));
 }
@@ -234,8 +228,8 @@ void close_sink(sink& out) {
 
 void report_unfinished(std::size_t tail) {
     if (tail == 0) return;
-    report(fmt::format("the last line had no newline yet: its {} bytes were written as they came",
-                       tail));
+    ipc::complain(fmt::format(
+        "the last line had no newline yet: its {} bytes were written as they came", tail));
 }
 
 // The end of the input: everything read is written. Returns the exit status.
@@ -244,8 +238,8 @@ int finish_at_eof(pending& held, sink& out) {
     const auto tail = unfinished_bytes(held.held());
     held.write_all(out);
     close_sink(out);
-    report(fmt::format("end of input: flushed {} pending lines; {} lines written in all", lines,
-                       out.lines));
+    ipc::complain(fmt::format("end of input: flushed {} pending lines; {} lines written in all",
+                              lines, out.lines));
     report_unfinished(tail);
     return 0;
 }
@@ -266,17 +260,18 @@ int finish_on_signal(int sfd, pending& held, sink& out, const options& opt) {
     const auto tail = unfinished_bytes(held.held());
     if (!opt.flush_on_signal) {
         close_sink(out);
-        report(
+        ipc::complain(
             fmt::format("lost {} pending lines on {}{}: read, never written "
                         "(--no-flush-on-signal); {} lines written in all",
                         lines, sig, from, out.lines));
-        if (tail > 0) report(fmt::format("also lost: the {} bytes of an unfinished line", tail));
+        if (tail > 0)
+            ipc::complain(fmt::format("also lost: the {} bytes of an unfinished line", tail));
         return ipc::exit_failure;
     }
     held.write_all(out);
     close_sink(out);
-    report(fmt::format("flushed {} pending lines on {}{}; {} lines written in all", lines, sig,
-                       from, out.lines));
+    ipc::complain(fmt::format("flushed {} pending lines on {}{}; {} lines written in all", lines,
+                              sig, from, out.lines));
     report_unfinished(tail);
     return 0;
 }

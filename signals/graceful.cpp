@@ -63,9 +63,7 @@ void say(fmt::format_string<Args...> format, Args&&... args) {
 // The same on stderr, prefixed with the tool's name: something went wrong, or was refused.
 template <typename... Args>
 void complain(fmt::format_string<Args...> format, Args&&... args) {
-    const std::string line =
-        fmt::format("{}: {}\n", ipc::tool_name(), fmt::format(format, std::forward<Args>(args)...));
-    (void)ipc::write_all(STDERR_FILENO, line.data(), line.size());
+    ipc::complain(fmt::format(format, std::forward<Args>(args)...));
 }
 
 // What a parent handed us in the environment. Read once, before any thread starts, and removed,

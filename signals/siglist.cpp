@@ -32,12 +32,6 @@ namespace {
 // (cancellation and set*id), so a program's SIGRTMIN is higher: 34 with NPTL.
 constexpr int kernel_rtmin = __SIGRTMIN;
 
-// "siglist: message" on stderr, for a problem that does not stop the tool (a bad argument).
-void complain(std::string_view message) {
-    const std::string line = fmt::format("{}: {}\n", ipc::tool_name(), message);
-    (void)ipc::write_all(STDERR_FILENO, line.data(), line.size());
-}
-
 // What this process got from its parent: ignored dispositions and the blocked mask survive
 // fork() and execve() (a caught signal goes back to its default at execve). Bit n-1 = signal n.
 struct inherited {
@@ -77,7 +71,7 @@ inherited read_inherited() {
     const auto ignored = status_mask(status, "SigIgn");
     const auto blocked = status_mask(status, "SigBlk");
     if (!ignored || !blocked) {
-        complain("/proc/self/status has no SigIgn or SigBlk line: INHERITED unknown");
+        ipc::complain("/proc/self/status has no SigIgn or SigBlk line: INHERITED unknown");
         return in;
     }
     in.ignored = *ignored;
@@ -154,7 +148,7 @@ int print_plain_lookups(const std::vector<std::string>& args) {
     for (const auto& arg : args) {
         const auto r = resolve(arg);
         if (const auto* why = std::get_if<std::string>(&r)) {
-            complain(*why);
+            ipc::complain(*why);
             status = ipc::exit_failure;
         } else if (const int n = std::get<resolved>(r).number; arg[0] >= '0' && arg[0] <= '9') {
             fmt::print("{}\n", ipc::signal_info_of(n)->name);
@@ -262,7 +256,7 @@ int run(int argc, char** argv) {
     for (const auto& arg : args) {
         const auto r = resolve(arg);
         if (const auto* why = std::get_if<std::string>(&r)) {
-            complain(*why);
+            ipc::complain(*why);
             status = ipc::exit_failure;
             continue;
         }

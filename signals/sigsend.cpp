@@ -199,7 +199,7 @@ void report_failure(const target& t, int sig, bool queue, int value, int err) {
                           who(t), known ? fmt::format("uid {}", st.st_uid) : "another user");
     }
     ipc::complain(ipc::error_text(err, call_text(t, sig, queue, value)) +
-             (why.empty() ? "" : ": " + why));
+                  (why.empty() ? "" : ": " + why));
 }
 
 // Sends `count` signals to one target. A real-time signal queues, and the queue is limited by
@@ -232,7 +232,7 @@ bool send_all(const target& t, int sig, bool queue, int first_value, std::uint64
         if (err != 0) {
             if (err == EAGAIN) {
                 ipc::complain(fmt::format("gave up: {}'s queue stayed full for 10s; sent {} of {}",
-                                     who(t), k, count));
+                                          who(t), k, count));
             } else {
                 report_failure(t, sig, queue, value, err);
                 if (k > 0) ipc::complain(fmt::format("sent {} of {} before that", k, count));
@@ -253,8 +253,9 @@ bool send_all(const target& t, int sig, bool queue, int first_value, std::uint64
     }
     say(line + "\n");
     if (retries > 0) {
-        ipc::complain(fmt::format("the queue was full {} times; waited {} in all and retried: none lost",
-                             retries, ipc::format_duration(waited)));
+        ipc::complain(
+            fmt::format("the queue was full {} times; waited {} in all and retried: none lost",
+                        retries, ipc::format_duration(waited)));
     }
     return true;
 }
