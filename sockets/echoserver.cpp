@@ -67,7 +67,7 @@ struct options {
     std::string model = "thread";
     std::chrono::nanoseconds timeout = 10s;
     std::uint64_t max_line = 64 * 1024UL;
-    std::size_t max_conns = 0;  // 0: no limit but the descriptor limit
+    int max_conns = 0;  // 0: no limit but the descriptor limit
     std::chrono::nanoseconds drain = 5s;
     int backlog = SOMAXCONN;
 };
@@ -399,6 +399,7 @@ class acceptor {
                             "close");
                         refusing_ = true;
                     }
+                    if (!spare_) spare_ = open_spare();  // lost earlier: try to take it back
                     if (!spare_) return accept_result::pause;
                     if (!refuse_one()) return accept_result::queue_empty;
                     continue;
@@ -501,7 +502,7 @@ struct server {
         return lines() ? 64 * 1024UL : static_cast<std::size_t>(opt.max_line) + 1;
     }
     [[nodiscard]] bool under_limit(std::size_t open) const {
-        return opt.max_conns == 0 || open < opt.max_conns;
+        return opt.max_conns == 0 || open < static_cast<std::size_t>(opt.max_conns);
     }
     [[nodiscard]] std::string too_long_text() const {
         return fmt::format("error: {} longer than {}\n", lines() ? "line" : "message",
@@ -549,9 +550,12 @@ void open_conn(conn_base& c, accepted&& a, server& srv) {
     c.id = srv.next_id++;
     c.fd = std::move(a.fd);
     c.remote = addr_string(a.remote);
-    sock_addr local;
-    if (::getsockname(c.fd.get(), local.get(), &local.len) == -1) ipc::die("getsockname");
-    c.local = addr_string(local);
+    sock_addr local;  // LocalAddr: for a listener on [::] or 0.0.0.0, the address the client used
+    if (::getsockname(c.fd.get(), local.get(), &local.len) == -1) {
+        ipc::warn("getsockname");
+        local.len = 0;
+    }
+    c.local = local.len == 0 ? "unknown" : addr_string(local);
     c.frame.lines = srv.lines();
     c.frame.max_line = srv.opt.max_line;
     if (local.family() != AF_UNIX) {  // an echo is small and wanted now: no Nagle delay (as Go)
@@ -681,9 +685,12 @@ std::optional<std::string> send_all(conn_base& c, std::string_view data,
     return std::nullopt;
 }
 
-// The loop of the notes, per connection:
-//   for { conn.SetDeadline(time.Now().Add(timeout)); line, err := r.ReadBytes('\n');
-//   conn.Write(line) }
+// The notes' loop, for one connection:
+//     for {
+//         conn.SetDeadline(time.Now().Add(timeout))
+//         line, err := reader.ReadBytes('\n')
+//         conn.Write(line)
+//     }
 // recv(2) first tries MSG_DONTWAIT and only when nothing is there waits in poll() for data,
 // the deadline or the stop, as Go's runtime parks a goroutine. Returns why the connection ended.
 std::string serve_conn(thread_conn& c, thread_shared& sh) {
@@ -782,8 +789,13 @@ int run_threads(server& srv) {
         std::array<pollfd, 3> fds{{{srv.sigfd.get(), POLLIN, 0},
                                    {done_fd.get(), POLLIN, 0},
                                    {accepting ? srv.listener.get() : -1, POLLIN, 0}}};
-        const steady::time_point wake = stopping ? drain_end : accepting ? never : pause_end;
-        if (::poll(fds.data(), fds.size(), room || stopping ? ms_until(wake) : -1) == -1) {
+        steady::time_point wake = never;  // else a signal, a thread ending or a client wakes us
+        if (stopping) {
+            wake = drain_end;
+        } else if (room && !accepting) {
+            wake = pause_end;
+        }
+        if (::poll(fds.data(), fds.size(), ms_until(wake)) == -1) {
             if (errno == EINTR) continue;
             ipc::die("poll");
         }
@@ -828,12 +840,13 @@ int run_threads(server& srv) {
                 const timeval tv{static_cast<time_t>(usec.count() / 1000000),
                                  static_cast<suseconds_t>(usec.count() % 1000000)};
                 if (::setsockopt(c.fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == -1) {
-                    ipc::die("setsockopt(SO_SNDTIMEO)");
+                    ipc::warn("setsockopt(SO_SNDTIMEO)");
                 }
             }
             c.shared = &sh;
             if (const int err = ::pthread_create(&c.thread, nullptr, connection_thread, &c);
                 err != 0) {
+                c.fd.reset();
                 log_close(c, srv, ipc::error_text(err, "pthread_create"));
                 continue;
             }
@@ -846,7 +859,10 @@ int run_threads(server& srv) {
                 say("echoserver: drain deadline: closing {} connections", live.size());
                 for (auto& [id, c] : live) {
                     c->forced = true;
-                    ::shutdown(c->fd.get(), SHUT_RDWR);  // wakes its thread in poll or send
+                    // Wakes its thread, in poll() or in send(). ENOTCONN: the client is gone.
+                    if (::shutdown(c->fd.get(), SHUT_RDWR) == -1 && errno != ENOTCONN) {
+                        ipc::warn(fmt::format("shutdown(conn {})", id));
+                    }
                     ipc::explain("conn {}: shutdown(SHUT_RDWR)", id);
                 }
                 drain_end = never;
@@ -888,8 +904,12 @@ class event_loop {
     int run() {
         if (!ep_) ipc::die("epoll_create1");
         ipc::explain("epoll_create1() = {}", ep_.get());
-        ctl(EPOLL_CTL_ADD, srv_.sigfd.get(), signal_id, EPOLLIN);
-        ctl(EPOLL_CTL_ADD, srv_.listener.get(), listener_id, EPOLLIN);
+        if (const int err = ctl(EPOLL_CTL_ADD, srv_.sigfd.get(), signal_id, EPOLLIN)) {
+            ipc::die_en(err, "epoll_ctl(signalfd)");
+        }
+        if (const int err = ctl(EPOLL_CTL_ADD, srv_.listener.get(), listener_id, EPOLLIN)) {
+            ipc::die_en(err, "epoll_ctl(listener)");
+        }
         std::array<epoll_event, 64> events{};
         for (;;) {
             rearm_listener();
@@ -934,16 +954,15 @@ class event_loop {
     static constexpr std::uint64_t signal_id = 0;
     static constexpr std::uint64_t listener_id = UINT64_MAX;
 
-    void ctl(int op, int fd, std::uint64_t id, std::uint32_t events) {
+    // epoll_ctl(2): returns 0, or the error number for the caller to judge.
+    int ctl(int op, int fd, std::uint64_t id, std::uint32_t events) {
         epoll_event ev{};
         ev.events = events;
         ev.data.u64 = id;
-        if (::epoll_ctl(ep_.get(), op, fd, &ev) == -1) ipc::die(fmt::format("epoll_ctl({})", fd));
-        ipc::explain("epoll_ctl({}, {}, {})",
-                     op == EPOLL_CTL_ADD   ? "ADD"
-                     : op == EPOLL_CTL_MOD ? "MOD"
-                                           : "DEL",
-                     fd, events_string(events));
+        if (::epoll_ctl(ep_.get(), op, fd, &ev) == -1) return errno;
+        ipc::explain("epoll_ctl({}, {}, {})", op == EPOLL_CTL_ADD ? "ADD" : "MOD", fd,
+                     events_string(events));
+        return 0;
     }
     static std::string events_string(std::uint32_t events) {
         if (events == 0) return "nothing";
@@ -982,7 +1001,10 @@ class event_loop {
             say("echoserver: {} connections open (--max-conns {}): not accepting until one closes",
                 conns_.size(), srv_.opt.max_conns);
         }
-        ctl(EPOLL_CTL_MOD, srv_.listener.get(), listener_id, want ? EPOLLIN : 0U);
+        if (const int err =
+                ctl(EPOLL_CTL_MOD, srv_.listener.get(), listener_id, want ? EPOLLIN : 0U)) {
+            ipc::die_en(err, "epoll_ctl(listener)");
+        }
         listening_ = want;
     }
 
@@ -995,7 +1017,11 @@ class event_loop {
             auto owned = std::make_unique<epoll_conn>();
             epoll_conn& c = *owned;
             open_conn(c, std::move(a), srv_);
-            ctl(EPOLL_CTL_ADD, c.fd.get(), c.id, EPOLLIN);
+            if (const int err = ctl(EPOLL_CTL_ADD, c.fd.get(), c.id, EPOLLIN)) {  // ENOSPC, ENOMEM
+                c.fd.reset();
+                log_close(c, srv_, ipc::error_text(err, "epoll_ctl"));
+                continue;
+            }
             c.events = EPOLLIN;
             c.deadline = deadline_after(srv_.opt.timeout);
             c.timer = timers_.insert(timers_.end(), &c);
@@ -1119,10 +1145,12 @@ class event_loop {
         }
         const std::uint32_t want =
             (c.closing.empty() && !c.paused ? EPOLLIN : 0U) | (c.out.empty() ? 0U : EPOLLOUT);
-        if (want != c.events) {
-            ctl(EPOLL_CTL_MOD, c.fd.get(), c.id, want);
-            c.events = want;
+        if (want == c.events) return;
+        if (const int err = ctl(EPOLL_CTL_MOD, c.fd.get(), c.id, want)) {
+            close_now(c, ipc::error_text(err, "epoll_ctl"));
+            return;
         }
+        c.events = want;
     }
 
     // Every connection's deadline is "now + timeout" when renewed, so moving a renewed one to the
@@ -1203,6 +1231,7 @@ int main(int argc, char** argv) {
                          "and its connection is closed");
     app.add_option("--max-conns", opt.max_conns,
                    "Connections served at once; more wait in the listen queue. 0: no limit")
+        ->check(CLI::Range(0, 1000000))
         ->capture_default_str();
     ipc::add_duration_option(app, "--drain", opt.drain,
                              "On SIGINT/SIGTERM, how long open connections may take to finish "

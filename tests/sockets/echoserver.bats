@@ -26,7 +26,7 @@ errs() { bg_err server; }
     assert_output --regexp '^echoserver \(ipckit\) [0-9]+\.[0-9]+\.[0-9]+$'
 }
 
-@test "usage errors exit 2: unknown network or model, unix without a path, --max-line 0" {
+@test "usage errors exit 2: unknown network or model, unix without a path, bad limits" {
     run "$TOOL" --network sctp
     assert_usage_error "--network"
     run "$TOOL" --model fork
@@ -35,6 +35,8 @@ errs() { bg_err server; }
     assert_usage_error "needs --listen PATH"
     run "$TOOL" --max-line 0 --listen 127.0.0.1:0
     assert_usage_error "--max-line"
+    run "$TOOL" --max-conns -1 --listen 127.0.0.1:0
+    assert_usage_error "--max-conns"
     run "$TOOL" --timeout 10 --listen 127.0.0.1:0
     assert_usage_error "invalid duration '10'"
 }
