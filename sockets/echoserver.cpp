@@ -691,29 +691,33 @@ std::optional<std::string> send_all(conn_base& c, std::string_view data,
 //         line, err := reader.ReadBytes('\n')
 //         conn.Write(line)
 //     }
-// recv(2) first tries MSG_DONTWAIT and only when nothing is there waits in poll() for data,
-// the deadline or the stop, as Go's runtime parks a goroutine. Returns why the connection ended.
+// The thread waits in poll() for data, the deadline or the server's stop (a blocking recv(2)
+// could not see the last two), then reads what is there. Returns why the connection ended.
 std::string serve_conn(thread_conn& c, thread_shared& sh) {
     const options& opt = sh.srv.opt;
     std::vector<char> buf(sh.srv.read_size());
     std::string chunk;
     steady::time_point deadline = deadline_after(opt.timeout);
     bool stopping = false;
+    bool more = false;  // the last read filled the buffer: read again before waiting
+    const auto idle = [&] {
+        (void)send_all(c, idle_text, opt.timeout);
+        return fmt::format("idle timeout: no whole line in {}", ipc::format_duration(opt.timeout));
+    };
     for (;;) {
         stopping = stopping || sh.stopping.load();
         if (stopping && c.frame.pending.empty()) return "shutdown";  // between two lines
-        const ssize_t n = ::recv(c.fd.get(), buf.data(), buf.size(), MSG_DONTWAIT);
-        if (n == -1 && errno == EINTR) continue;
-        if (n == -1 && errno == EAGAIN) {
-            ipc::explain("conn {}: recv() = -1 EAGAIN: nothing yet, poll() until data or deadline",
-                         c.id);
+        if (!more) {
             const woke w = wait_readable(c, stopping ? -1 : sh.stop_fd, deadline);
-            if (w == woke::stop) stopping = true;
-            if (w != woke::deadline) continue;
-            (void)send_all(c, idle_text, opt.timeout);
-            return fmt::format("idle timeout: no whole line in {}",
-                               ipc::format_duration(opt.timeout));
+            if (w == woke::deadline) return idle();
+            if (w == woke::stop) {
+                stopping = true;
+                continue;
+            }
         }
+        const ssize_t n = ::recv(c.fd.get(), buf.data(), buf.size(), MSG_DONTWAIT);
+        more = n == static_cast<ssize_t>(buf.size());
+        if (n == -1 && (errno == EINTR || errno == EAGAIN)) continue;
         if (n == -1) return ipc::error_text(errno, "recv");
         ipc::explain("conn {}: recv() = {}", c.id, n);
         if (n == 0) {
@@ -733,9 +737,7 @@ std::string serve_conn(thread_conn& c, thread_shared& sh) {
         if (c.frame.units != before) {
             deadline = deadline_after(opt.timeout);  // SetDeadline again, for the next line
         } else if (steady::now() >= deadline) {      // bytes keep coming, but no line ends
-            (void)send_all(c, idle_text, opt.timeout);
-            return fmt::format("idle timeout: no whole line in {}",
-                               ipc::format_duration(opt.timeout));
+            return idle();
         }
     }
 }
@@ -1048,17 +1050,18 @@ class event_loop {
         settle(c);
     }
 
+    // Reads what the client sent and echoes it. A read shorter than the buffer means the socket
+    // is drained for now: level-triggered epoll reports it again when more comes, so there is
+    // no need to read on until recv() says EAGAIN (edge-triggered epoll would need that).
     void read_from(epoll_conn& c) {
         for (int i = 0; i < reads_per_event && c.closing.empty() && c.backlog < max_backlog; ++i) {
             const ssize_t n = ::recv(c.fd.get(), buf_.data(), buf_.size(), 0);
             if (n == -1) {
                 if (errno == EINTR) continue;
                 if (errno == EAGAIN) {
-                    ipc::explain(
-                        "conn {}: recv() = -1 EAGAIN: read all there was; back to "
-                        "epoll_wait",
-                        c.id);
-                    break;
+                    ipc::explain("conn {}: recv() = -1 EAGAIN: nothing to read; back to epoll_wait",
+                                 c.id);
+                    return;
                 }
                 c.closing = ipc::error_text(errno, "recv");
                 c.broken = true;
@@ -1066,66 +1069,87 @@ class event_loop {
             }
             ipc::explain("conn {}: recv() = {}", c.id, n);
             if (n == 0) {
-                queue(c, c.frame.finish());
+                emit(c, c.frame.finish());
                 c.closing = "eof";
-                break;
+                return;
             }
             c.bytes_in += static_cast<std::uint64_t>(n);
-            std::string chunk;
+            chunk_.clear();
             const std::uint64_t before = c.frame.units;
-            const bool fits = c.frame.feed({buf_.data(), static_cast<std::size_t>(n)}, chunk);
-            queue(c, std::move(chunk));
+            const bool fits = c.frame.feed({buf_.data(), static_cast<std::size_t>(n)}, chunk_);
+            emit(c, chunk_);
             if (!fits) {
-                queue(c, srv_.too_long_text());
+                emit(c, srv_.too_long_text());
                 c.closing =
                     fmt::format("{} longer than --max-line {}", c.frame.lines ? "line" : "message",
                                 ipc::format_size(srv_.opt.max_line));
-                break;
+                return;
             }
             if (c.frame.units != before) renew(c);
             if (stopping_ && c.frame.pending.empty()) c.closing = "shutdown";
+            if (static_cast<std::size_t>(n) < buf_.size()) return;  // drained for now
         }
-        write_to(c);  // write now, rather than after one more trip through epoll_wait
     }
 
-    void queue(epoll_conn& c, std::string chunk) {
-        if (chunk.empty()) return;
-        c.backlog += chunk.size();
-        c.out.push_back(std::move(chunk));
+    // Sends `data` at once if nothing is queued before it, until the socket says EAGAIN; what
+    // it does not take waits in c.out for EPOLLOUT. The common case, an echo that fits in the
+    // socket buffer, is one send(2) that copies and allocates nothing.
+    void emit(epoll_conn& c, std::string_view data) {
+        for (std::size_t sent = 1; c.out.empty() && !data.empty() && sent > 0;) {
+            sent = send_some(c, data);
+            data.remove_prefix(sent);
+        }
+        if (data.empty() || c.broken) return;
+        c.backlog += data.size();
+        c.out.emplace_back(data);
     }
 
+    // On EPOLLOUT: writes what is queued until the socket says EAGAIN (or all is written).
     void write_to(epoll_conn& c) {
         while (!c.out.empty()) {
             const std::string& front = c.out.front();
             const std::size_t left = front.size() - c.out_offset;
-            const ssize_t n = ::send(c.fd.get(), front.data() + c.out_offset, left, MSG_NOSIGNAL);
-            if (n == -1) {
-                if (errno == EINTR) continue;
-                if (errno == EAGAIN) {
-                    ipc::explain(
-                        "conn {}: send({}) = -1 EAGAIN: socket buffer full; {} bytes "
-                        "wait for EPOLLOUT",
-                        c.id, left, c.backlog);
-                    return;
-                }
+            const std::size_t sent = send_some(c, {front.data() + c.out_offset, left});
+            if (sent == 0) return;  // EAGAIN (EPOLLOUT says when to go on), or broken
+            c.backlog -= sent;
+            c.out_offset += sent;
+            if (c.out_offset == front.size()) {
+                c.out.pop_front();
+                c.out_offset = 0;
+            }
+        }
+    }
+
+    // One send(2) on the non-blocking socket: returns how many bytes it took, all of them, a
+    // part (a partial write: the socket buffer filled up), or 0 (EAGAIN, or an error that
+    // marks the connection broken).
+    std::size_t send_some(epoll_conn& c, std::string_view data) {
+        ssize_t n = 0;
+        do {
+            n = ::send(c.fd.get(), data.data(), data.size(), MSG_NOSIGNAL);
+        } while (n == -1 && errno == EINTR);
+        if (n == -1) {
+            if (errno == EAGAIN) {
+                ipc::explain(
+                    "conn {}: send({}) = -1 EAGAIN: the socket buffer is full; those "
+                    "bytes wait in the queue for EPOLLOUT",
+                    c.id, data.size());
+            } else {
                 c.closing = ipc::error_text(errno, "send");
                 c.broken = true;
-                return;
             }
-            const auto sent = static_cast<std::size_t>(n);
-            c.bytes_out += sent;
-            c.backlog -= sent;
-            renew(c);  // the client is reading: progress renews the deadline too
-            if (sent < left) {
-                ipc::explain("conn {}: send({}) = {}: a partial write; the rest stays queued", c.id,
-                             left, n);
-                c.out_offset += sent;
-                continue;  // the next send() most likely says EAGAIN
-            }
-            ipc::explain("conn {}: send({}) = {}", c.id, left, n);
-            c.out.pop_front();
-            c.out_offset = 0;
+            return 0;
         }
+        const auto sent = static_cast<std::size_t>(n);
+        if (sent < data.size()) {
+            ipc::explain("conn {}: send({}) = {}: a partial write; {} bytes left", c.id,
+                         data.size(), n, data.size() - sent);
+        } else {
+            ipc::explain("conn {}: send({}) = {}", c.id, data.size(), n);
+        }
+        c.bytes_out += sent;
+        renew(c);  // the client is reading: progress renews the deadline too
+        return sent;
     }
 
     // After any change to a connection: close it if it is done, else watch what it now needs.
@@ -1187,6 +1211,7 @@ class event_loop {
     unique_fd ep_{::epoll_create1(EPOLL_CLOEXEC)};
     acceptor acc_;
     std::vector<char> buf_;  // one read buffer for every connection: only one thread reads
+    std::string chunk_;      // what goes back for one read, reused
     std::map<std::uint64_t, std::unique_ptr<epoll_conn>> conns_;
     std::list<epoll_conn*> timers_;  // connections by deadline, soonest first
     bool listening_ = true;          // the listener is in the epoll set with EPOLLIN
