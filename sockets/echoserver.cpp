@@ -774,6 +774,7 @@ int run_threads(server& srv) {
         if (const int err = ::pthread_join(c.thread, nullptr); err != 0) {
             ipc::die_en(err, "pthread_join");
         }
+        ipc::explain("conn {}: pthread_join(); close({})", c.id, c.fd.get());
         c.fd.reset();
         log_close(c, srv, c.forced ? "drain deadline" : c.reason);
         live.erase(it);
@@ -1201,6 +1202,7 @@ class event_loop {
     }
 
     void close_now(epoll_conn& c, std::string_view reason) {
+        ipc::explain("conn {}: close({})", c.id, c.fd.get());
         c.fd.reset();  // close(2) also takes it out of the epoll set
         log_close(c, srv_, reason);
         timers_.erase(c.timer);
@@ -1287,6 +1289,7 @@ int main(int argc, char** argv) {
     }
     srv.sigfd = unique_fd(::signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC));
     if (!srv.sigfd) ipc::die("signalfd");
+    ipc::explain("sigprocmask(SIG_BLOCK, SIGINT SIGTERM); signalfd() = {}", srv.sigfd.get());
     // A client that vanishes makes send(2) fail with EPIPE; without this (and MSG_NOSIGNAL on every
     // send) the kernel would kill the whole server with SIGPIPE. It covers stdout too.
     if (::signal(SIGPIPE, SIG_IGN) == SIG_ERR) ipc::die("signal(SIGPIPE)");
