@@ -6,6 +6,7 @@
 // Try: sigsend USR1 --name sigrecv;  sigsend RTMIN PID --count 5 --value 1
 // See also: sigrecv (shows each delivery: sender, how, value), siglist
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,8 +17,6 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,10 +53,20 @@ void say(const std::string& line) {
     if (!ipc::write_all(STDOUT_FILENO, line.data(), line.size())) ipc::die("write(stdout)");
 }
 
-// The whole of a small /proc file ("" if the process is gone).
+// The whole of a small /proc file ("" if the process is gone). Plain open/read: a process can
+// exit between our open and our read, and then read(2) fails with ESRCH (std::ifstream would
+// throw from inside its buffer for that).
 std::string read_proc(pid_t pid, const char* file) {
-    std::ifstream in(fmt::format("/proc/{}/{}", pid, file), std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    const std::string path = fmt::format("/proc/{}/{}", pid, file);
+    const ipc::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return {};
+    std::string text;
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = ipc::read_some(fd.get(), buf, sizeof buf);
+        if (n <= 0) return n == 0 ? text : std::string();  // -1: ESRCH, the process is gone
+        text.append(buf, static_cast<std::size_t>(n));
+    }
 }
 std::string comm_of(pid_t pid) {
     std::string comm = read_proc(pid, "comm");
