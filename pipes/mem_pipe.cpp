@@ -16,6 +16,7 @@
 #include "mem_pipe.hpp"
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -92,31 +93,51 @@ std::error_code make_error_code(mem_pipe_errc e) noexcept {
 
 namespace detail {
 
+// What one end tells the other about itself, for deciding whether spinning can pay.
+struct end_info {
+    std::atomic<int> cpu{-1};                             // sched_getcpu() at its last read/write
+    std::atomic<std::int64_t> spin_ns{max_spin.count()};  // adaptive: how long it spins now
+
+    void arrive() noexcept {
+        const int now = ::sched_getcpu();
+        // Store only a change: a store would take the cache line back from the other end.
+        if (cpu.load(std::memory_order_relaxed) != now) cpu.store(now, std::memory_order_relaxed);
+    }
+};
+
+// The two threads write different fields; each group on its own cache line (64 bytes on x86)
+// keeps one thread's writes from evicting the line the other is reading ("false sharing").
+constexpr std::size_t cache_line = 64;
+
 struct mem_pipe_state {
     explicit mem_pipe_state(wait_mode m) noexcept : mode(m) {}
 
     const wait_mode mode;
-    std::mutex write_mu;  // serialises writes: one write's bytes are never mixed with another's
-    std::mutex read_mu;   // one reader at a time waits for and takes from an offer
 
-    // The offer, written by the writer before it publishes `offered`, read by the reader that
-    // claims it; `taken` goes back the other way before `copied`. `state` orders them.
+    // The writer's line.
+    alignas(cache_line) std::mutex write_mu;  // serialises writes: no two writes' bytes mix
+    end_info writer;                          // where it last ran, and how long it spins (adaptive)
+
+    // The reader's line.
+    alignas(cache_line) std::mutex read_mu;  // one reader at a time waits for and takes an offer
+    end_info reader;
+
+    // The hand-off's line. The offer is written by the writer before it publishes `offered`
+    // and read by the reader that claims it; `taken` goes back before `copied`. `state` orders
+    // them.
+    alignas(cache_line) std::atomic<std::uint32_t> state{idle};  // also the futex word
+    std::atomic<std::uint32_t> sleepers{0};  // threads in futex_wait on state: wake only if any
     const std::byte* offer_data = nullptr;
     std::size_t offer_size = 0;
     std::size_t taken = 0;
 
-    std::atomic<std::uint32_t> state{idle};  // the hand-off; also the futex word waiters sleep on
-    std::atomic<std::uint32_t> sleepers{0};  // threads in futex_wait on state: wake only if any
-    std::atomic<std::int64_t> reader_spin_ns{max_spin.count()};  // adaptive: each end's own
-    std::atomic<std::int64_t> writer_spin_ns{max_spin.count()};  // spin, in ns
-
-    std::mutex error_mu;                          // guards the two close errors
+    alignas(cache_line) std::mutex error_mu;      // guards the two close errors
     std::optional<std::error_code> read_closed;   // set once by the reader's close
     std::optional<std::error_code> write_closed;  // set once by the writer's close ({} = EOF)
 
     // Waits until done(state) holds and returns that state: spins as the mode says, then sleeps.
     template <typename Done>
-    std::uint32_t await(Done done, std::atomic<std::int64_t>& spin_ns) noexcept;
+    std::uint32_t await(Done done, end_info& self, const end_info& peer) noexcept;
 
     // After changing state: wakes whoever sleeps on it. The change must be seq_cst, as the
     // sleeper's count and check are, so that either it sees the change or we see it counted.
@@ -148,19 +169,25 @@ struct mem_pipe_state {
 };
 
 template <typename Done>
-std::uint32_t mem_pipe_state::await(Done done, std::atomic<std::int64_t>& spin_ns) noexcept {
+std::uint32_t mem_pipe_state::await(Done done, end_info& self, const end_info& peer) noexcept {
     std::uint32_t s = state.load(std::memory_order_acquire);
     if (done(s)) return s;
 
-    if (mode != wait_mode::block) {
-        const auto limit = std::chrono::nanoseconds(spin_ns.load(std::memory_order_relaxed));
+    // Spinning pays only while the other end runs on another CPU: on ours, it cannot run
+    // until we stop. `spin` ignores that (to show what it costs); `adaptive` does not.
+    const bool spin = mode == wait_mode::spin ||
+                      (mode == wait_mode::adaptive && peer.cpu.load(std::memory_order_relaxed) !=
+                                                          self.cpu.load(std::memory_order_relaxed));
+    if (spin) {
+        const auto limit = std::chrono::nanoseconds(self.spin_ns.load(std::memory_order_relaxed));
         const auto start = std::chrono::steady_clock::now();
         for (unsigned i = 1;; ++i) {
             cpu_relax();
             s = state.load(std::memory_order_acquire);
             if (done(s)) {
                 if (mode == wait_mode::adaptive) {
-                    spin_ns.store(std::min(limit * 2, max_spin).count(), std::memory_order_relaxed);
+                    self.spin_ns.store(std::min(limit * 2, max_spin).count(),
+                                       std::memory_order_relaxed);
                 }
                 return s;
             }
@@ -168,7 +195,7 @@ std::uint32_t mem_pipe_state::await(Done done, std::atomic<std::int64_t>& spin_n
             if (i % 64 == 0 && std::chrono::steady_clock::now() - start >= limit) break;
         }
         if (mode == wait_mode::adaptive) {
-            spin_ns.store(std::max(limit / 2, min_spin).count(), std::memory_order_relaxed);
+            self.spin_ns.store(std::max(limit / 2, min_spin).count(), std::memory_order_relaxed);
         }
     }
 
@@ -213,8 +240,9 @@ pipe_result mem_pipe_reader::read(std::span<std::byte> buf) {
         return {0, (p.state.load(std::memory_order_acquire) & closed_bit) ? p.read_error()
                                                                           : std::error_code{}};
     }
+    p.reader.arrive();
     std::uint32_t s = p.await([](std::uint32_t st) { return st == offered || (st & closed_bit); },
-                              p.reader_spin_ns);
+                              p.reader, p.writer);
     // Claim the offer. Only a close can change `offered` under us (the writer withdraws its
     // offer only once the pipe is closed), and then the pipe's error is the answer.
     if (s & closed_bit || !p.state.compare_exchange_strong(s, copying, std::memory_order_seq_cst)) {
@@ -259,6 +287,7 @@ pipe_result mem_pipe_writer::write(std::span<const std::byte> data) {
         return {0, (p.state.load(std::memory_order_acquire) & closed_bit) ? p.write_error()
                                                                           : std::error_code{}};
     }
+    p.writer.arrive();
     while (done < data.size()) {
         p.offer_data = data.data() + done;
         p.offer_size = data.size() - done;
@@ -271,7 +300,7 @@ pipe_result mem_pipe_writer::write(std::span<const std::byte> data) {
             [](std::uint32_t st) {
                 return (st & ~closed_bit) == copied || st == (offered | closed_bit);
             },
-            p.writer_spin_ns);
+            p.writer, p.reader);
         if (s == (offered | closed_bit)) {
             // Closed before any reader claimed the offer: withdraw it. No reader can claim an
             // offer once the closed bit is set, so the buffer is ours again.
