@@ -51,8 +51,10 @@ constexpr std::uint32_t copying = 2;
 constexpr std::uint32_t copied = 3;  // copying | 1, so fetch_or(1) keeps the closed bit
 constexpr std::uint32_t closed_bit = 4;
 
+// How long a wait spins before it sleeps: longer than a hand-off of a few 64 KiB copies takes,
+// and about what waking a sleeping thread on another CPU costs, so spinning never loses more
+// than twice what sleeping would have cost.
 constexpr std::chrono::nanoseconds max_spin = std::chrono::microseconds(50);
-constexpr std::chrono::nanoseconds min_spin = std::chrono::microseconds(1);
 
 void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -95,8 +97,7 @@ namespace detail {
 
 // What one end tells the other about itself, for deciding whether spinning can pay.
 struct end_info {
-    std::atomic<int> cpu{-1};                             // sched_getcpu() at its last read/write
-    std::atomic<std::int64_t> spin_ns{max_spin.count()};  // adaptive: how long it spins now
+    std::atomic<int> cpu{-1};  // sched_getcpu() at its last read or write
 
     void arrive() noexcept {
         const int now = ::sched_getcpu();
@@ -116,7 +117,7 @@ struct mem_pipe_state {
 
     // The writer's line.
     alignas(cache_line) std::mutex write_mu;  // serialises writes: no two writes' bytes mix
-    end_info writer;                          // where it last ran, and how long it spins (adaptive)
+    end_info writer;  // where it last ran: adaptive spins only if the other end is elsewhere
 
     // The reader's line.
     alignas(cache_line) std::mutex read_mu;  // one reader at a time waits for and takes an offer
@@ -179,23 +180,13 @@ std::uint32_t mem_pipe_state::await(Done done, end_info& self, const end_info& p
                       (mode == wait_mode::adaptive && peer.cpu.load(std::memory_order_relaxed) !=
                                                           self.cpu.load(std::memory_order_relaxed));
     if (spin) {
-        const auto limit = std::chrono::nanoseconds(self.spin_ns.load(std::memory_order_relaxed));
         const auto start = std::chrono::steady_clock::now();
         for (unsigned i = 1;; ++i) {
             cpu_relax();
             s = state.load(std::memory_order_acquire);
-            if (done(s)) {
-                if (mode == wait_mode::adaptive) {
-                    self.spin_ns.store(std::min(limit * 2, max_spin).count(),
-                                       std::memory_order_relaxed);
-                }
-                return s;
-            }
+            if (done(s)) return s;
             // Reading the clock costs about as much as a few pauses: look only now and then.
-            if (i % 64 == 0 && std::chrono::steady_clock::now() - start >= limit) break;
-        }
-        if (mode == wait_mode::adaptive) {
-            self.spin_ns.store(std::max(limit / 2, min_spin).count(), std::memory_order_relaxed);
+            if (i % 64 == 0 && std::chrono::steady_clock::now() - start >= max_spin) break;
         }
     }
 

@@ -32,9 +32,8 @@ namespace ipc {
 // How a read or write that must wait for the other end waits.
 //   block:    park on a futex at once; every hand-off then costs a wakeup of the other thread.
 //   spin:     first spin (with the CPU's pause instruction) for up to 50 µs, then park.
-//   adaptive: spin like `spin`, but only while the other end last ran on another CPU (on ours
-//             it cannot run until we stop), and each end halves its spin after a spin that
-//             ended parked and doubles it after one that succeeded.
+//   adaptive: spin like `spin`, but only while the other end last ran on another CPU: on ours
+//             it cannot run until we stop, so spinning there only delays it.
 // Every mode parks in the end: no wait is a busy-wait without bound.
 enum class wait_mode { block, spin, adaptive };
 

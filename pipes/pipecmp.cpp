@@ -1,7 +1,8 @@
 // pipecmp: the OS pipe (pipe(2), Go's os.Pipe) next to an in-memory pipe (mem_pipe, Go's io.Pipe).
 // Usage: pipecmp atomic [--writers 4] [--size 64K] [--rounds 100]
 //        pipecmp close
-//        pipecmp bench [--size 1G] [--chunk 64K] [--wait adaptive] [--cpu any] [--json]
+//        pipecmp bench [--size 1G] [--chunk 64K] [--wait adaptive|block|spin|all]
+//                      [--cpu any|same|split] [--json]
 // Demonstrates the "管道" part of multiprocess-ipc.md: several writers on one pipe (atomicity and
 // PIPE_BUF), what each end sees when the other closes, and what a copy through the kernel costs
 // next to a one-copy hand-off between threads.
@@ -361,7 +362,7 @@ enum class cpu_choice { any, same, split };
 struct bench_options {
     std::uint64_t size = std::uint64_t{1} << 30;
     std::uint64_t chunk = 64 * 1024;
-    ipc::wait_mode wait = ipc::wait_mode::adaptive;
+    std::string wait = "adaptive";  // a wait_mode's name, or "all": one mem_pipe run for each
     cpu_choice cpu = cpu_choice::any;
     bool json = false;
 };
@@ -509,6 +510,25 @@ bench_result timed(std::string path, Body body) {
     return {std::move(path), elapsed.count(), after - before, ok};
 }
 
+std::string_view wait_name(ipc::wait_mode m) {
+    switch (m) {
+        case ipc::wait_mode::block: return "block";
+        case ipc::wait_mode::spin: return "spin";
+        case ipc::wait_mode::adaptive: return "adaptive";
+    }
+    return "?";
+}
+
+// The wait modes --wait names: one, or all three (spin last: where it burns a CPU for nothing,
+// it should not also slow the run after it).
+std::vector<ipc::wait_mode> wait_modes(const std::string& name) {
+    std::vector<ipc::wait_mode> modes;
+    for (const auto m : {ipc::wait_mode::block, ipc::wait_mode::adaptive, ipc::wait_mode::spin}) {
+        if (name == "all" || name == wait_name(m)) modes.push_back(m);
+    }
+    return modes;
+}
+
 std::vector<bench_result> run_benchmarks(const bench_options& opt, const cpu_plan& cpus) {
     const source src(opt.size, opt.chunk);
     checksum want;
@@ -570,31 +590,24 @@ std::vector<bench_result> run_benchmarks(const bench_options& opt, const cpu_pla
                        [&](std::span<std::byte> buf) { return read_fd_chunk(p.read.get(), buf); });
     }));
 
-    results.push_back(timed("mem_pipe, 2 threads", [&] {
-        auto [r, w] = ipc::mem_pipe(opt.wait);
-        std::jthread writer{[&] {
-            pin_or_die(cpus.writer, cpus);
-            for (std::uint64_t i = 0; i < src.chunks(); ++i) {
-                if (const auto res = w.write(src.chunk(i)); res.error) {
-                    ipc::fail(fmt::format("mem_pipe write: {}", res.error.message()));
+    for (const ipc::wait_mode mode : wait_modes(opt.wait)) {
+        results.push_back(timed(fmt::format("mem_pipe {}", wait_name(mode)), [&] {
+            auto [r, w] = ipc::mem_pipe(mode);
+            std::jthread writer{[&] {
+                pin_or_die(cpus.writer, cpus);
+                for (std::uint64_t i = 0; i < src.chunks(); ++i) {
+                    if (const auto res = w.write(src.chunk(i)); res.error) {
+                        ipc::fail(fmt::format("mem_pipe write: {}", res.error.message()));
+                    }
                 }
-            }
-            w.close();
-        }};
-        return receive(src, opt.chunk, expected,
-                       [&](std::span<std::byte> buf) { return read_mem_chunk(r, buf); });
-    }));
+                w.close();
+            }};
+            return receive(src, opt.chunk, expected,
+                           [&](std::span<std::byte> buf) { return read_mem_chunk(r, buf); });
+        }));
+    }
     pin_or_die(-1, cpus);
     return results;
-}
-
-std::string_view wait_name(ipc::wait_mode m) {
-    switch (m) {
-        case ipc::wait_mode::block: return "block";
-        case ipc::wait_mode::spin: return "spin";
-        case ipc::wait_mode::adaptive: return "adaptive";
-    }
-    return "?";
 }
 
 std::string_view cpu_name(cpu_choice c) {
@@ -615,10 +628,10 @@ int run_bench(const bench_options& opt) {
     if (opt.json) {
         fmt::print(
             "{{\"size\": {}, \"chunk\": {}, \"wait\": \"{}\", \"cpu\": \"{}\", \"results\": [",
-            opt.size, opt.chunk, wait_name(opt.wait), cpu_name(opt.cpu));
+            opt.size, opt.chunk, opt.wait, cpu_name(opt.cpu));
     } else {
         fmt::print("{} in {} chunks; cpu {}; mem_pipe wait {}\n", ipc::format_size(opt.size),
-                   ipc::format_size(opt.chunk), cpu_name(opt.cpu), wait_name(opt.wait));
+                   ipc::format_size(opt.chunk), cpu_name(opt.cpu), opt.wait);
         fmt::print("{:<22} {:>8} {:>10} {:>8}  {}\n", "path", "GiB/s", "of memcpy", "sleeps",
                    "checksum");
     }
@@ -683,15 +696,13 @@ int main(int argc, char** argv) {
         "checks a checksum of the bytes that arrived");
     ipc::add_size_option(*bench, "--size", bench_opt.size, "Bytes to move in each run");
     ipc::add_size_option(*bench, "--chunk", bench_opt.chunk, "Bytes per write and per read");
-    const std::map<std::string, ipc::wait_mode> waits{{"block", ipc::wait_mode::block},
-                                                      {"spin", ipc::wait_mode::spin},
-                                                      {"adaptive", ipc::wait_mode::adaptive}};
     bench
         ->add_option("--wait", bench_opt.wait,
                      "How mem_pipe waits: block (sleep at once: every hand-off is a wakeup), "
-                     "spin (spin up to 50us, then sleep), adaptive (spin only where it pays)")
-        ->transform(CLI::CheckedTransformer(waits))
-        ->default_str("adaptive");
+                     "spin (spin up to 50us, then sleep), adaptive (spin only while the other end "
+                     "runs on another CPU), or all (one run of each)")
+        ->check(CLI::IsMember({"block", "spin", "adaptive", "all"}))
+        ->capture_default_str();
     const std::map<std::string, cpu_choice> cpu_choices{
         {"any", cpu_choice::any}, {"same", cpu_choice::same}, {"split", cpu_choice::split}};
     bench

@@ -266,14 +266,12 @@ placements=(any same)
 for ((rep = 1; rep <= REPS; rep++)); do
     echo "run $rep of $REPS ..." >&2
     for cpu in "${placements[@]}"; do
+        json=$("$pipecmp" bench --size "$SIZE" --chunk "$CHUNK" --cpu "$cpu" --wait all --json)
+        note "memcpy (pipecmp)" "$cpu" "$(rate_of "$json" "memcpy, 1 thread")"
+        note "pipe(2) processes (pipecmp)" "$cpu" "$(rate_of "$json" "pipe(2), 2 processes")"
+        note "pipe(2) threads (pipecmp)" "$cpu" "$(rate_of "$json" "pipe(2), 2 threads")"
         for wait in adaptive spin block; do
-            json=$("$pipecmp" bench --size "$SIZE" --chunk "$CHUNK" --cpu "$cpu" --wait "$wait" --json)
-            note "mem_pipe --wait $wait (pipecmp)" "$cpu" "$(rate_of "$json" "mem_pipe, 2 threads")"
-            if [[ $wait == adaptive ]]; then
-                note "memcpy (pipecmp)" "$cpu" "$(rate_of "$json" "memcpy, 1 thread")"
-                note "pipe(2) processes (pipecmp)" "$cpu" "$(rate_of "$json" "pipe(2), 2 processes")"
-                note "pipe(2) threads (pipecmp)" "$cpu" "$(rate_of "$json" "pipe(2), 2 threads")"
-            fi
+            note "mem_pipe --wait $wait (pipecmp)" "$cpu" "$(rate_of "$json" "mem_pipe $wait")"
         done
         pins=()
         [[ $cpu == same ]] && pins=("$cpu0" "$cpu0")

@@ -83,7 +83,17 @@ load ../helpers/ipc
     assert_line --regexp '^memcpy, 1 thread +[0-9.]+ +100% +[0-9]+  ok$'
     assert_line --regexp '^pipe\(2\), 2 processes +[0-9.]+ +[0-9]+% +[0-9]+  ok$'
     assert_line --regexp '^pipe\(2\), 2 threads +[0-9.]+ +[0-9]+% +[0-9]+  ok$'
-    assert_line --regexp '^mem_pipe, 2 threads +[0-9.]+ +[0-9]+% +[0-9]+  ok$'
+    assert_line --regexp '^mem_pipe adaptive +[0-9.]+ +[0-9]+% +[0-9]+  ok$'
+    refute_line --partial "mem_pipe block"
+}
+
+@test "bench --wait all: one mem_pipe run per wait mode" {
+    run "$TOOL" bench --size 4M --wait all
+    assert_success
+    assert_line --partial "mem_pipe wait all"
+    assert_line --regexp '^mem_pipe block +[0-9.]+ +[0-9]+% +[0-9]+  ok$'
+    assert_line --regexp '^mem_pipe spin +[0-9.]+ +[0-9]+% +[0-9]+  ok$'
+    assert_line --regexp '^mem_pipe adaptive +[0-9.]+ +[0-9]+% +[0-9]+  ok$'
 }
 
 @test "bench: a size that is not a multiple of the chunk, and tiny chunks" {
@@ -100,12 +110,12 @@ load ../helpers/ipc
         run "$TOOL" bench --size 2M --wait "$wait" --cpu same
         assert_success
         assert_line --partial "cpu same; mem_pipe wait $wait"
-        assert_line --regexp '^mem_pipe, 2 threads .* ok$'
+        assert_line --regexp "^mem_pipe $wait .* ok\$"
     done
     if (($(nproc) >= 2)); then
         run "$TOOL" bench --size 2M --cpu split
         assert_success
-        assert_line --regexp '^mem_pipe, 2 threads .* ok$'
+        assert_line --regexp '^mem_pipe adaptive .* ok$'
     else
         run "$TOOL" bench --size 2M --cpu split
         assert_failure 1
@@ -118,7 +128,7 @@ load ../helpers/ipc
     assert_success
     assert_output --regexp '^\{"size": 2097152, "chunk": 16384, "wait": "adaptive", "cpu": "any", "results": \[.*\]\}$'
     assert_equal "$(grep -o '"checksum_ok": true' <<<"$output" | wc -l)" 4
-    assert_output --partial '"path": "mem_pipe, 2 threads"'
+    assert_output --partial '"path": "mem_pipe adaptive"'
 }
 
 # --- usage errors ---
