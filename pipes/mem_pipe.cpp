@@ -48,7 +48,7 @@ class mem_pipe_category_impl final : public std::error_category {
 constexpr std::uint32_t idle = 0;
 constexpr std::uint32_t offered = 1;
 constexpr std::uint32_t copying = 2;
-constexpr std::uint32_t copied = 3;  // copying | 1, so fetch_or(1) keeps the closed bit
+constexpr std::uint32_t copied = 3;  // copying | 1: fetch_or makes it and keeps the closed bit
 constexpr std::uint32_t closed_bit = 4;
 
 // How long a wait spins before it sleeps: longer than a hand-off of a few 64 KiB copies takes,

@@ -50,7 +50,8 @@ struct mem_pipe_state;
 struct mem_pipe_ends;
 [[nodiscard]] mem_pipe_ends mem_pipe(wait_mode mode = wait_mode::adaptive);  // below
 
-// The read half of a mem_pipe. Move-only; destroying it closes it (as close()).
+// The read half of a mem_pipe. Move-only; destroying it, or assigning another end over it,
+// closes it (as close()). A moved-from end may only be destroyed or assigned to.
 class mem_pipe_reader {
   public:
     mem_pipe_reader(mem_pipe_reader&&) noexcept = default;
@@ -78,7 +79,8 @@ class mem_pipe_reader {
     std::shared_ptr<detail::mem_pipe_state> p_;  // shared with the writer; null once moved from
 };
 
-// The write half of a mem_pipe. Move-only; destroying it closes it (as close()).
+// The write half of a mem_pipe. Move-only; destroying it, or assigning another end over it,
+// closes it (as close()). A moved-from end may only be destroyed or assigned to.
 class mem_pipe_writer {
   public:
     mem_pipe_writer(mem_pipe_writer&&) noexcept = default;

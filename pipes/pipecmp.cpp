@@ -104,8 +104,8 @@ std::size_t fill(std::span<char> piece, std::uint64_t read, ReadSome read_some) 
 struct tear_count {
     std::uint64_t records = 0;
     std::uint64_t torn = 0;
-    std::map<char, std::uint64_t> bytes;  // per writer letter: proves no byte was lost
-    int capacity = 0;                     // the pipe's buffer, for pipe(2)
+    std::array<std::uint64_t, 256> bytes{};  // per byte value (writer letter): none was lost
+    int capacity = 0;                        // the pipe's buffer, for pipe(2)
 };
 
 void classify(std::span<const char> piece, tear_count& count) {
@@ -114,7 +114,7 @@ void classify(std::span<const char> piece, tear_count& count) {
     if (std::any_of(piece.begin(), piece.end(), [first](char c) { return c != first; })) {
         ++count.torn;
     }
-    for (const char c : piece) ++count.bytes[c];
+    for (const char c : piece) ++count.bytes[static_cast<unsigned char>(c)];
 }
 
 // pipe(2), with one child process per writer: the notes' case of several processes on a pipe.
@@ -203,12 +203,17 @@ void print_tears(std::string_view what, const tear_count& c, const atomic_option
     fmt::print("{:<24} {:>8} {:>8}   {}\n", what, c.records, c.torn,
                c.torn == 0 ? "every record arrived in one piece"
                            : "records mixed with another writer's bytes");
-    for (const auto& [letter, n] : c.bytes) {
-        if (n != std::uint64_t{opt.rounds} * opt.size) {
-            ipc::fail(fmt::format("{}: writer '{}' delivered {} bytes, not {}", what, letter, n,
-                                  std::uint64_t{opt.rounds} * opt.size));
+    const std::uint64_t each = std::uint64_t{opt.rounds} * opt.size;
+    std::uint64_t total = 0;
+    for (const std::uint64_t n : c.bytes) total += n;
+    for (unsigned k = 0; k < opt.writers; ++k) {
+        const char letter = static_cast<char>('A' + k);
+        if (const auto n = c.bytes[static_cast<unsigned char>(letter)]; n != each) {
+            ipc::fail(
+                fmt::format("{}: writer '{}' delivered {} bytes, not {}", what, letter, n, each));
         }
     }
+    if (total != each * opt.writers) ipc::fail(fmt::format("{}: {} bytes arrived", what, total));
 }
 
 int run_atomic(const atomic_options& opt) {

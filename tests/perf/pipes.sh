@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/perf/pipes.sh: `pipecmp bench` side by side with what a user would compare it with:
 # Go's io.Pipe and os.Pipe (built here with Debian's golang-go) and a bare C pipe loop (cc).
+# Go's copy of the same chunks in one goroutine is its own limit, as memcpy is pipecmp's.
 # Every program moves the same bytes in the same chunks and checks the same checksum on arrival.
 # Prints GiB/s (best of REPS runs, interleaved) and the ratios the pipes issue asks for:
 # mem_pipe vs Go io.Pipe, the pipe(2) paths vs the bare C loop, --cpu same vs split.
@@ -60,7 +61,7 @@ func fold(b []byte) uint64 {
 }
 
 func main() {
-	mode := flag.String("mode", "io", "io (io.Pipe) or os (os.Pipe)")
+	mode := flag.String("mode", "io", "io (io.Pipe), os (os.Pipe) or copy (one goroutine, no pipe)")
 	size := flag.Int64("size", 1<<30, "bytes")
 	chunk := flag.Int64("chunk", 64<<10, "bytes per write and read")
 	flag.Parse()
@@ -85,6 +86,24 @@ func main() {
 	for i := int64(0); i < n; i++ {
 		want = want*0x100000001B3 + fold(piece(i))
 	}
+	buf := make([]byte, *chunk)
+	if *mode == "copy" { // the limit: one goroutine copies each chunk and checks it
+		start := time.Now()
+		var got uint64
+		for i := int64(0); i < n; i++ {
+			p := piece(i)
+			b := buf[:len(p)]
+			copy(b, p)
+			got = got*0x100000001B3 + fold(b)
+		}
+		secs := time.Since(start).Seconds()
+		if got != want {
+			fmt.Fprintln(os.Stderr, "checksum mismatch")
+			os.Exit(1)
+		}
+		fmt.Printf("%.6f %.3f\n", secs, float64(*size)/float64(1<<30)/secs)
+		return
+	}
 	var r io.ReadCloser
 	var w io.WriteCloser
 	if *mode == "io" {
@@ -105,7 +124,6 @@ func main() {
 		}
 		w.Close()
 	}()
-	buf := make([]byte, *chunk)
 	var got uint64
 	for i := int64(0); i < n; i++ {
 		b := buf[:len(piece(i))]
@@ -283,9 +301,12 @@ for ((rep = 1; rep <= REPS; rep++)); do
         if [[ $cpu != split ]]; then  # Go places goroutines itself: only all or one CPU
             run=("$tmp/gopipe.bin")
             [[ $cpu == same ]] && run=(taskset -c "$cpu0" "$tmp/gopipe.bin")
-            for mode in io os; do
+            for mode in copy io os; do
                 out=$("${run[@]}" -mode "$mode" -size "$SIZE" -chunk "$CHUNK")
-                note "Go $mode.Pipe" "$cpu" "${out#* }"
+                case $mode in
+                    copy) note "Go copy (its memcpy)" "$cpu" "${out#* }" ;;
+                    *) note "Go $mode.Pipe" "$cpu" "${out#* }" ;;
+                esac
             done
         fi
     done
@@ -300,9 +321,10 @@ ratio() {  # ratio A B: A/B with two decimals, or - when either is missing
 printf '\n%s bytes in %s-byte chunks; GiB/s, best of %s; %s; shared machine: noisy\n' \
     "$SIZE" "$CHUNK" "$REPS" "$(nproc) CPUs, $(uname -r)"
 printf '%-34s %8s %8s %8s\n' path any same split
-rows=("memcpy (pipecmp)" "mem_pipe --wait adaptive (pipecmp)" "mem_pipe --wait spin (pipecmp)"
-    "mem_pipe --wait block (pipecmp)" "Go io.Pipe" "pipe(2) processes (pipecmp)"
-    "bare C pipe loop, procs" "pipe(2) threads (pipecmp)" "bare C pipe loop, threads" "Go os.Pipe")
+rows=("memcpy (pipecmp)" "Go copy (its memcpy)" "mem_pipe --wait adaptive (pipecmp)"
+    "mem_pipe --wait spin (pipecmp)" "mem_pipe --wait block (pipecmp)" "Go io.Pipe"
+    "pipe(2) processes (pipecmp)" "bare C pipe loop, procs" "pipe(2) threads (pipecmp)"
+    "bare C pipe loop, threads" "Go os.Pipe")
 for row in "${rows[@]}"; do
     printf '%-34s %8s %8s %8s\n' "$row" "$(get "$row" any)" "$(get "$row" same)" "$(get "$row" split)"
 done
@@ -318,6 +340,7 @@ ratio_row "mem_pipe block / Go io.Pipe" "mem_pipe --wait block (pipecmp)" "Go io
 ratio_row "pipe(2) processes / bare C loop" "pipe(2) processes (pipecmp)" "bare C pipe loop, procs" ">= 0.95"
 ratio_row "pipe(2) threads / bare C loop" "pipe(2) threads (pipecmp)" "bare C pipe loop, threads" ">= 0.95"
 ratio_row "mem_pipe adaptive / memcpy" "mem_pipe --wait adaptive (pipecmp)" "memcpy (pipecmp)" ""
+ratio_row "Go io.Pipe / Go copy" "Go io.Pipe" "Go copy (its memcpy)" ""
 printf '\n%-44s %8s\n' "--cpu same / split" ratio
 for row in "pipe(2) processes (pipecmp)" "pipe(2) threads (pipecmp)" "mem_pipe --wait adaptive (pipecmp)" \
     "mem_pipe --wait spin (pipecmp)" "mem_pipe --wait block (pipecmp)" "bare C pipe loop, procs"; do

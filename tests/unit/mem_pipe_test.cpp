@@ -227,6 +227,18 @@ TEST_P(MemPipe, DestroyingTheWriterClosesIt) {
     EXPECT_FALSE(res.error);
 }
 
+TEST_P(MemPipe, AssigningOverAnEndClosesTheEndItHeld) {
+    auto [r1, w1] = ipc::mem_pipe(GetParam());
+    auto [r2, w2] = ipc::mem_pipe(GetParam());
+    r1 = std::move(r2);  // r1's first pipe loses its only reader
+    EXPECT_EQ(w1.write(bytes("x")).error, mem_pipe_errc::closed_pipe);
+    std::jthread writer{[&w2] {
+        (void)w2.write(bytes("still open"));
+        w2.close();
+    }};
+    EXPECT_EQ(read_all(r1, 4), "still open");
+}
+
 TEST_P(MemPipe, ZeroLengthWritesReturnAtOnceAndAreNotSeen) {
     auto [r, w] = ipc::mem_pipe(GetParam());
     const auto empty = w.write({});  // no reader yet: must not block
