@@ -26,7 +26,6 @@
 #include <cstdint>
 #include <cstring>
 #include <latch>
-#include <map>
 #include <span>
 #include <string>
 #include <thread>
@@ -121,8 +120,6 @@ void classify(std::span<const char> piece, tear_count& count) {
 tear_count atomic_os_pipe(const atomic_options& opt) {
     auto data = ipc::make_pipe();
     auto gate = ipc::make_pipe();  // closed by the parent to start all writers at once
-    ipc::explain("pipe2() = [{}, {}] (data), pipe2() = [{}, {}] (start gate)", data.read.get(),
-                 data.write.get(), gate.read.get(), gate.write.get());
     tear_count count;
     count.capacity = ::fcntl(data.write.get(), F_GETPIPE_SZ);
     if (count.capacity == -1) ipc::die("fcntl(F_GETPIPE_SZ)");
@@ -150,8 +147,9 @@ tear_count atomic_os_pipe(const atomic_options& opt) {
         children.push_back(pid);
     }
     data.write.reset();  // else the reader would never see end of file
+    ipc::explain("close({}) (the gate's write end): {} writers start", gate.write.get(),
+                 opt.writers);
     gate.write.reset();  // every writer's read(gate) returns 0 now: go
-    ipc::explain("close(gate write end): {} writers start", opt.writers);
 
     std::vector<char> piece(opt.size);
     while (const std::size_t n = fill(piece, opt.read, [&](std::span<char> buf) {
@@ -266,8 +264,8 @@ void close_os_pipe() {
     {
         set_sigpipe(SIG_IGN);
         auto p = ipc::make_pipe();
+        ipc::explain("close({}): the only read end", p.read.get());
         p.read.reset();
-        ipc::explain("close(read end)");
         const bool ok = ipc::write_all(p.write.get(), "x", 1);
         const int err = errno;
         set_sigpipe(SIG_DFL);
@@ -362,13 +360,11 @@ int run_close() {
 // ---------------------------------------------------------------------------------------------
 // pipecmp bench: the same bytes through each pipe, checked on arrival, next to memcpy.
 
-enum class cpu_choice { any, same, split };
-
 struct bench_options {
     std::uint64_t size = std::uint64_t{1} << 30;
     std::uint64_t chunk = 64 * 1024;
     std::string wait = "adaptive";  // a wait_mode's name, or "all": one mem_pipe run for each
-    cpu_choice cpu = cpu_choice::any;
+    std::string cpu = "any";        // where the two ends run: any, same or split
     bool json = false;
 };
 
@@ -379,7 +375,7 @@ struct cpu_plan {
     int reader = -1;
 };
 
-cpu_plan plan_cpus(cpu_choice choice) {
+cpu_plan plan_cpus(const std::string& choice) {
     cpu_plan plan{};
     if (::sched_getaffinity(0, sizeof plan.allowed, &plan.allowed) == -1) {
         ipc::die("sched_getaffinity");
@@ -388,8 +384,8 @@ cpu_plan plan_cpus(cpu_choice choice) {
     for (int c = 0; c < CPU_SETSIZE; ++c) {
         if (CPU_ISSET(c, &plan.allowed)) cpus.push_back(c);
     }
-    if (choice == cpu_choice::same) plan.writer = plan.reader = cpus.front();
-    if (choice == cpu_choice::split) {
+    if (choice == "same") plan.writer = plan.reader = cpus.front();
+    if (choice == "split") {
         if (cpus.size() < 2) ipc::fail("--cpu split needs two CPUs; this process may use only one");
         plan.writer = cpus[0];
         plan.reader = cpus[1];
@@ -568,8 +564,7 @@ std::vector<bench_result> run_benchmarks(const bench_options& opt, const cpu_pla
             }
             ::_exit(0);
         }
-        ipc::explain("pipe2() = [{}, {}]; fork() = {} (the writer)", p.read.get(), p.write.get(),
-                     pid);
+        ipc::explain("fork() = {} (the writer)", pid);
         p.write.reset();
         const bool ok = receive(src, opt.chunk, expected, [&](std::span<std::byte> buf) {
             return read_fd_chunk(p.read.get(), buf);
@@ -582,7 +577,6 @@ std::vector<bench_result> run_benchmarks(const bench_options& opt, const cpu_pla
 
     results.push_back(timed("pipe(2), 2 threads", [&] {
         auto p = ipc::make_pipe();
-        ipc::explain("pipe2() = [{}, {}]", p.read.get(), p.write.get());
         std::jthread writer{[&] {
             pin_or_die(cpus.writer, cpus);
             for (std::uint64_t i = 0; i < src.chunks(); ++i) {
@@ -615,15 +609,6 @@ std::vector<bench_result> run_benchmarks(const bench_options& opt, const cpu_pla
     return results;
 }
 
-std::string_view cpu_name(cpu_choice c) {
-    switch (c) {
-        case cpu_choice::any: return "any";
-        case cpu_choice::same: return "same";
-        case cpu_choice::split: return "split";
-    }
-    return "?";
-}
-
 int run_bench(const bench_options& opt) {
     const cpu_plan cpus = plan_cpus(opt.cpu);
     const auto results = run_benchmarks(opt, cpus);
@@ -633,10 +618,10 @@ int run_bench(const bench_options& opt) {
     if (opt.json) {
         fmt::print(
             "{{\"size\": {}, \"chunk\": {}, \"wait\": \"{}\", \"cpu\": \"{}\", \"results\": [",
-            opt.size, opt.chunk, opt.wait, cpu_name(opt.cpu));
+            opt.size, opt.chunk, opt.wait, opt.cpu);
     } else {
         fmt::print("{} in {} chunks; cpu {}; mem_pipe wait {}\n", ipc::format_size(opt.size),
-                   ipc::format_size(opt.chunk), cpu_name(opt.cpu), opt.wait);
+                   ipc::format_size(opt.chunk), opt.cpu, opt.wait);
         fmt::print("{:<22} {:>8} {:>10} {:>8}  {}\n", "path", "GiB/s", "of memcpy", "sleeps",
                    "checksum");
     }
@@ -708,15 +693,16 @@ int main(int argc, char** argv) {
                      "runs on another CPU), or all (one run of each)")
         ->check(CLI::IsMember({"block", "spin", "adaptive", "all"}))
         ->capture_default_str();
-    const std::map<std::string, cpu_choice> cpu_choices{
-        {"any", cpu_choice::any}, {"same", cpu_choice::same}, {"split", cpu_choice::split}};
     bench
         ->add_option("--cpu", bench_opt.cpu,
                      "Where the two ends run: any (the scheduler decides), same (both on one CPU), "
                      "split (one CPU each); set with sched_setaffinity")
-        ->transform(CLI::CheckedTransformer(cpu_choices))
-        ->default_str("any");
+        ->check(CLI::IsMember({"any", "same", "split"}))
+        ->capture_default_str();
     bench->add_flag("--json", bench_opt.json, "Print one JSON object instead of the table");
+    bench->footer("Example:\n  pipecmp bench --size 256M --wait all --cpu split");
+    atomic->footer("Example:\n  pipecmp atomic --writers 4 --size 64K --read 4K");
+    close->footer("Example:\n  pipecmp -x close");
 
     ipc::parse(app, argc, argv);
 
