@@ -110,7 +110,7 @@ struct end_info {
 // keeps one thread's writes from evicting the line the other is reading ("false sharing").
 constexpr std::size_t cache_line = 64;
 
-struct mem_pipe_state {
+struct mem_pipe_state {  // NOLINT(clang-analyzer-optin.performance.Padding): on purpose
     explicit mem_pipe_state(wait_mode m) noexcept : mode(m) {}
 
     const wait_mode mode;

@@ -3,9 +3,9 @@
 // it with pipe(2); pipes/pipecmp.cpp runs both side by side.
 //
 //   auto [r, w] = ipc::mem_pipe();
-//   std::jthread t{[&] { w.write(std::as_bytes(std::span{"hello", 5})); w.close(); }};
+//   std::jthread t{[&] { (void)w.write(std::as_bytes(std::span{"hello", 5})); w.close(); }};
 //   std::array<std::byte, 64> buf;
-//   for (;;) { auto [n, err] = r.read(buf); if (n == 0) break; ... }   // n == 0 && !err: EOF
+//   for (;;) { auto [n, err] = r.read(buf); if (n == 0) break; ... }  // EOF, or err says why
 #pragma once
 
 #include <cstddef>
@@ -63,7 +63,7 @@ class mem_pipe_reader {
     // fit in buf. If the write end is closed with an error, that error is returned; otherwise
     // n == 0 with no error: end of file. After this end's own close(), the error is closed_pipe.
     // A read into an empty buf returns 0 at once (as read(2) does), with the error if closed.
-    pipe_result read(std::span<std::byte> buf);
+    [[nodiscard]] pipe_result read(std::span<std::byte> buf);
 
     // Close closes the reader; subsequent and blocked writes on the write half return
     // closed_pipe.
@@ -93,7 +93,7 @@ class mem_pipe_writer {
     // Concurrent writes are serialised: the bytes of one write are never mixed with another's.
     // An empty write returns 0 at once (with the error if closed): unlike Go's, it does not
     // wait for a reader, since a 0-byte read would look like end of file.
-    pipe_result write(std::span<const std::byte> data);
+    [[nodiscard]] pipe_result write(std::span<const std::byte> data);
 
     // Close closes the writer; subsequent reads from the read half return 0 bytes: end of file.
     void close() noexcept;

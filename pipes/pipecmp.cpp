@@ -82,7 +82,7 @@ void set_sigpipe(void (*handler)(int)) {
 
 struct atomic_options {
     unsigned writers = 4;
-    std::uint64_t size = 64 * 1024;
+    std::uint64_t size = std::uint64_t{64} * 1024;
     unsigned rounds = 100;
     std::uint64_t read = 4096;  // bytes per read: a reader slower than the writers
 };
@@ -174,7 +174,7 @@ tear_count atomic_mem_pipe(const atomic_options& opt) {
     std::atomic<unsigned> running{opt.writers};
     std::vector<std::jthread> writers;
     for (unsigned k = 0; k < opt.writers; ++k) {
-        writers.emplace_back([&, k] {
+        writers.emplace_back([&, k, &w = w] {
             const std::string record(opt.size, static_cast<char>('A' + k));
             start.arrive_and_wait();
             for (unsigned i = 0; i < opt.rounds; ++i) {
@@ -187,7 +187,7 @@ tear_count atomic_mem_pipe(const atomic_options& opt) {
     }
     tear_count count;
     std::vector<char> piece(opt.size);
-    while (const std::size_t n = fill(piece, opt.read, [&](std::span<char> buf) {
+    while (const std::size_t n = fill(piece, opt.read, [&r = r](std::span<char> buf) {
                const auto res = r.read(std::as_writable_bytes(buf));
                if (res.error) ipc::fail(fmt::format("mem_pipe read: {}", res.error.message()));
                return res.n;
@@ -339,7 +339,9 @@ void close_mem_pipe() {
     {
         auto [r, w] = ipc::mem_pipe();
         ipc::pipe_result res;
-        std::jthread writer{[&] { res = w.write(std::as_bytes(std::span{"hello world", 11})); }};
+        std::jthread writer{[&res, &w = w] {
+            res = w.write(std::as_bytes(std::span{"hello world", 11}));
+        }};
         std::size_t got = 0;
         while (got < 5) got += r.read(std::span{buf}.subspan(got, 5 - got)).n;
         r.close();
@@ -362,7 +364,7 @@ int run_close() {
 
 struct bench_options {
     std::uint64_t size = std::uint64_t{1} << 30;
-    std::uint64_t chunk = 64 * 1024;
+    std::uint64_t chunk = std::uint64_t{64} * 1024;
     std::string wait = "adaptive";  // a wait_mode's name, or "all": one mem_pipe run for each
     std::string cpu = "any";        // where the two ends run: any, same or split
     bool json = false;
@@ -594,7 +596,7 @@ std::vector<bench_result> run_benchmarks(const bench_options& opt, const cpu_pla
     for (const ipc::wait_mode mode : wait_modes(opt.wait)) {
         results.push_back(timed(fmt::format("mem_pipe {}", wait_name(mode)), [&] {
             auto [r, w] = ipc::mem_pipe(mode);
-            std::jthread writer{[&] {
+            std::jthread writer{[&, &w = w] {
                 pin_or_die(cpus.writer, cpus);
                 for (std::uint64_t i = 0; i < src.chunks(); ++i) {
                     if (const auto res = w.write(src.chunk(i)); res.error) {
@@ -604,7 +606,7 @@ std::vector<bench_result> run_benchmarks(const bench_options& opt, const cpu_pla
                 w.close();
             }};
             return receive(src, opt.chunk, expected,
-                           [&](std::span<std::byte> buf) { return read_mem_chunk(r, buf); });
+                           [&r = r](std::span<std::byte> buf) { return read_mem_chunk(r, buf); });
         }));
     }
     pin_or_die(-1, cpus);

@@ -1,5 +1,6 @@
 // Unit tests of pipes/mem_pipe: the guarantees its header states, in every wait mode.
 // Runs under the tsan preset too (THREADED), where data races and lock-order bugs fail it.
+// Lambdas capture the ends as [&w = w]: clang before 16 cannot capture structured bindings.
 #include "pipes/mem_pipe.hpp"
 
 #include <gtest/gtest.h>
@@ -58,7 +59,7 @@ INSTANTIATE_TEST_SUITE_P(WaitModes, MemPipe,
 
 TEST_P(MemPipe, ReaderSeesTheBytesThenEndOfFile) {
     auto [r, w] = ipc::mem_pipe(GetParam());
-    std::jthread writer{[&w] {
+    std::jthread writer{[&w = w] {
         EXPECT_EQ(w.write(bytes("hello, ")).n, 7U);
         EXPECT_EQ(w.write(bytes("pipe")).n, 4U);
         w.close();
@@ -75,7 +76,7 @@ TEST_P(MemPipe, ReaderSeesTheBytesThenEndOfFile) {
 
 TEST_P(MemPipe, ReadsAreMatchedToOneWriteAtATime) {
     auto [r, w] = ipc::mem_pipe(GetParam());
-    std::jthread writer{[&w] {
+    std::jthread writer{[&w = w] {
         (void)w.write(bytes("abc"));
         (void)w.write(bytes("defgh"));
         w.close();
@@ -92,7 +93,7 @@ TEST_P(MemPipe, WriteBlocksUntilEveryByteIsRead) {
     std::string data(1000, '\0');
     std::iota(data.begin(), data.end(), '\0');
     std::atomic<bool> returned{false};
-    std::jthread writer{[&] {
+    std::jthread writer{[&, &w = w] {
         const auto res = w.write(bytes(data));
         EXPECT_EQ(res.n, data.size());
         EXPECT_FALSE(res.error);
@@ -176,7 +177,7 @@ TEST_P(MemPipe, BlockedWriterIsReleasedByTheReadersClose) {
         auto [r, w] = ipc::mem_pipe(GetParam());
         std::latch started{1};
         ipc::pipe_result res;
-        std::jthread writer{[&] {
+        std::jthread writer{[&, &w = w] {
             started.count_down();
             res = w.write(bytes("nobody reads this"));
         }};
@@ -191,7 +192,7 @@ TEST_P(MemPipe, BlockedWriterIsReleasedByTheReadersClose) {
 TEST_P(MemPipe, PartlyReadWriteIsReleasedByTheReadersClose) {
     auto [r, w] = ipc::mem_pipe(GetParam());
     ipc::pipe_result res;
-    std::jthread writer{[&] { res = w.write(bytes("0123456789")); }};
+    std::jthread writer{[&res, &w = w] { res = w.write(bytes("0123456789")); }};
     std::array<std::byte, 3> buf{};
     ASSERT_EQ(r.read(buf).n, 3U);
     r.close_with_error(std::make_error_code(std::errc::operation_canceled));
@@ -205,7 +206,7 @@ TEST_P(MemPipe, BlockedReaderIsReleasedByTheWritersClose) {
         auto [r, w] = ipc::mem_pipe(GetParam());
         std::latch started{1};
         ipc::pipe_result res{.n = 99, .error = {}};
-        std::jthread reader{[&] {
+        std::jthread reader{[&, &r = r] {
             started.count_down();
             std::array<std::byte, 8> buf{};
             res = r.read(buf);
@@ -232,7 +233,7 @@ TEST_P(MemPipe, AssigningOverAnEndClosesTheEndItHeld) {
     auto [r2, w2] = ipc::mem_pipe(GetParam());
     r1 = std::move(r2);  // r1's first pipe loses its only reader
     EXPECT_EQ(w1.write(bytes("x")).error, mem_pipe_errc::closed_pipe);
-    std::jthread writer{[&w2] {
+    std::jthread writer{[&w2 = w2] {
         (void)w2.write(bytes("still open"));
         w2.close();
     }};
@@ -244,7 +245,7 @@ TEST_P(MemPipe, ZeroLengthWritesReturnAtOnceAndAreNotSeen) {
     const auto empty = w.write({});  // no reader yet: must not block
     EXPECT_EQ(empty.n, 0U);
     EXPECT_FALSE(empty.error);
-    std::jthread writer{[&w] {
+    std::jthread writer{[&w = w] {
         (void)w.write({});
         (void)w.write(bytes("x"));
         (void)w.write({});
@@ -276,7 +277,7 @@ TEST_P(MemPipe, ManyWritersAndReadersNeverTearARecord) {
     {
         std::vector<std::jthread> threads;
         for (std::uint32_t k = 0; k < readers; ++k) {
-            threads.emplace_back([&] {
+            threads.emplace_back([&, &r = r] {
                 std::vector<std::byte> buf(size);  // one read takes one whole write
                 for (;;) {
                     const auto [n, err] = r.read(buf);
@@ -295,7 +296,7 @@ TEST_P(MemPipe, ManyWritersAndReadersNeverTearARecord) {
         }
         std::vector<std::jthread> writing;
         for (std::uint32_t id = 0; id < writers; ++id) {
-            writing.emplace_back([&, id] {
+            writing.emplace_back([&, id, &w = w] {
                 for (std::uint32_t seq = 0; seq < per_writer; ++seq) {
                     const auto rec = record(id, seq, size);
                     const auto res = w.write(rec);
@@ -318,10 +319,11 @@ TEST_P(MemPipe, ManyWritersOneSmallBufferReaderGetsWholeRecordsInTurn) {
     auto [r, w] = ipc::mem_pipe(GetParam());
     std::string stream;
     {
-        std::jthread reader{[&] { stream = read_all(r, 64); }};  // 16 reads per record
+        std::jthread reader{
+            [&stream, &r = r] { stream = read_all(r, 64); }};  // 16 reads per record
         std::vector<std::jthread> writing;
         for (std::uint32_t id = 0; id < writers; ++id) {
-            writing.emplace_back([&, id] {
+            writing.emplace_back([&, id, &w = w] {
                 for (std::uint32_t seq = 0; seq < per_writer; ++seq)
                     (void)w.write(record(id, seq, size));
             });
@@ -347,7 +349,7 @@ TEST_P(MemPipe, CloseRacingWithTrafficNeverLosesAcceptedBytes) {
     for (int round = 0; round < 20; ++round) {
         auto [r, w] = ipc::mem_pipe(GetParam());
         std::size_t written = 0;
-        std::jthread writer{[&] {
+        std::jthread writer{[&, &w = w] {
             const std::string chunk(100, 'z');
             for (;;) {
                 const auto res = w.write(bytes(chunk));
