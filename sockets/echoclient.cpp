@@ -842,16 +842,56 @@ int bulk(const options& opt, const network& net, const std::vector<sock_addr>& a
         return fmt::format("bulk: connection closed by the server after {} of {} bytes echoed",
                            received, writer_finished ? sent.load() : opt.bulk);
     };
+    // Compares what came with the pattern at this offset, one piece per wrap of the period.
+    const auto verify = [&](std::string_view got) -> std::string {
+        while (!got.empty()) {
+            const std::uint64_t at = received % period;
+            const auto piece =
+                static_cast<std::size_t>(std::min<std::uint64_t>(got.size(), period - at));
+            if (std::memcmp(got.data(), pattern.data() + at, piece) != 0) {
+                std::size_t k = 0;
+                while (got[k] == pattern[at + k]) ++k;
+                return fmt::format("bulk: the echo differs at byte {}: sent {}, got {}",
+                                   received + k,
+                                   escaped(std::string_view(pattern).substr(at + k, 16)),
+                                   escaped(got.substr(k, 16)));
+            }
+            got.remove_prefix(piece);
+            received += piece;
+        }
+        if (received > (writer_finished ? sent.load() : opt.bulk)) {
+            return fmt::format("bulk: the server echoed more bytes ({}) than were sent", received);
+        }
+        return {};
+    };
     const auto stop_at = opt.duration > 0s ? start + opt.duration : never;
     while (failure.empty() && !(writer_finished && (eof || received == sent.load()))) {
-        const auto now = steady::now();
-        if (now >= stop_at) stop.store(true, std::memory_order_relaxed);
-        const auto deadline = opt.deadline > 0s ? now + opt.deadline : never;
+        if (steady::now() >= stop_at) stop.store(true, std::memory_order_relaxed);
+        // Read first, as Go's netpoller does; poll only when there is nothing to read.
+        if (!eof) {
+            const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+            if (n > 0) {
+                failure = verify({buf.data(), static_cast<std::size_t>(n)});
+                continue;
+            }
+            if (n == 0) {
+                eof = true;
+                continue;
+            }
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN) {
+                failure = fmt::format("bulk: after {} bytes echoed: {}", received,
+                                      ipc::error_text(errno, "recv"));
+                continue;
+            }
+        }
+        // Nothing to read: wait for the echo, the writer's end, the deadline or --duration.
+        const auto deadline = opt.deadline > 0s ? steady::now() + opt.deadline : never;
+        const auto wake =
+            stop.load(std::memory_order_relaxed) ? deadline : std::min(deadline, stop_at);
         // poll(2) skips an entry whose fd is negative.
         std::array<pollfd, 2> p{
             {{eof ? -1 : fd, POLLIN, 0}, {writer_finished ? -1 : writer_done.get(), POLLIN, 0}}};
-        const auto wake =
-            stop.load(std::memory_order_relaxed) ? deadline : std::min(deadline, stop_at);
         const int ready = ::poll(p.data(), p.size(), poll_ms(wake));
         if (ready == -1 && errno == EINTR) continue;
         if (ready == -1) ipc::die("poll");
@@ -867,39 +907,6 @@ int bulk(const options& opt, const network& net, const std::vector<sock_addr>& a
             }
             // A failed send ends the writer; the reader goes on, to report what the server did.
             writer_finished = true;
-        }
-        if (p[0].revents == 0) continue;
-        const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
-        if (n == -1 && (errno == EAGAIN || errno == EINTR)) continue;
-        if (n == -1) {
-            failure = fmt::format("bulk: after {} bytes echoed: {}", received,
-                                  ipc::error_text(errno, "recv"));
-            continue;
-        }
-        if (n == 0) {
-            eof = true;
-            continue;
-        }
-        // Compare with the pattern at this offset, one piece per wrap of the period.
-        for (std::size_t done = 0; done < static_cast<std::size_t>(n) && failure.empty();) {
-            const std::uint64_t at = received % period;
-            const auto piece = static_cast<std::size_t>(
-                std::min<std::uint64_t>(static_cast<std::size_t>(n) - done, period - at));
-            if (std::memcmp(buf.data() + done, pattern.data() + at, piece) != 0) {
-                std::size_t k = 0;
-                while (buf[done + k] == pattern[at + k]) ++k;
-                failure =
-                    fmt::format("bulk: the echo differs at byte {}: sent {}, got {}", received + k,
-                                escaped(std::string_view(pattern).substr(at + k, 16)),
-                                escaped(std::string_view(buf.data() + done + k,
-                                                         std::min<std::size_t>(16, piece - k))));
-            }
-            done += piece;
-            received += piece;
-        }
-        if (failure.empty() && received > (writer_finished ? sent.load() : opt.bulk)) {
-            failure =
-                fmt::format("bulk: the server echoed more bytes ({}) than were sent", received);
         }
     }
     if (failure.empty() && eof && received != sent.load()) failure = closed();
