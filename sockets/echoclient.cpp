@@ -646,14 +646,14 @@ class latency_histogram {
         if (ns < 16) return ns;
         const auto exp = static_cast<unsigned>(std::bit_width(ns) - 1);  // 2^exp <= ns < 2^(exp+1)
         const std::uint64_t sub = (ns >> (exp - sub_bits)) & 15;  // the 4 bits after the top one
-        return (exp - sub_bits + 1) * 16 + sub;
+        return std::size_t{exp - sub_bits + 1} * 16 + sub;
     }
     static std::uint64_t upper_edge(std::size_t i) {
         if (i < 16) return i;
         const std::size_t exp = i / 16 + sub_bits - 1;
         return ((16 + i % 16 + 1) << (exp - sub_bits)) - 1;
     }
-    std::array<std::uint64_t, 61 * 16> counts_{};
+    std::array<std::uint64_t, std::size_t{61} * 16> counts_{};  // exponents 4..63, and 0..15
     std::uint64_t total_ = 0;
     std::uint64_t max_ = 0;
 };
@@ -795,6 +795,8 @@ std::string bulk_pattern(std::size_t line) {
     return p;
 }
 
+constexpr std::size_t bulk_chunk = std::size_t{256} * 1024;  // bytes per send(2) and recv(2)
+
 // A writer thread sends while this thread reads the echo: done one after the other, both ends'
 // buffers would fill and the two programs would wait on each other forever.
 int bulk(const options& opt, const network& net, const std::vector<sock_addr>& addrs) {
@@ -817,7 +819,7 @@ int bulk(const options& opt, const network& net, const std::vector<sock_addr>& a
         while (off < opt.bulk && !stop.load(std::memory_order_relaxed)) {
             const std::uint64_t at = off % period;
             const auto chunk = static_cast<std::size_t>(
-                std::min<std::uint64_t>({opt.bulk - off, period - at, 256 * 1024}));
+                std::min<std::uint64_t>({opt.bulk - off, period - at, bulk_chunk}));
             const ssize_t n = ::send(fd, pattern.data() + at, chunk, MSG_NOSIGNAL);
             if (n == -1 && errno == EINTR) continue;
             if (n == -1) {
@@ -833,7 +835,7 @@ int bulk(const options& opt, const network& net, const std::vector<sock_addr>& a
         (void)ipc::write_all(writer_done.get(), &one, sizeof one);
     });
 
-    std::vector<char> buf(256 * 1024);
+    std::vector<char> buf(bulk_chunk);
     std::uint64_t received = 0;
     bool writer_finished = false;
     bool eof = false;  // the server closed: judge once the writer's count is final
@@ -950,6 +952,7 @@ int main(int argc, char** argv) {
     ipc::setup(app, "echoclient --connect 127.0.0.1:8000 -v hello world");
     options opt;
     std::vector<std::string> names;
+    names.reserve(networks.size());
     for (const network& n : networks) names.emplace_back(n.name);
     app.add_option(
            "--network", opt.network,
@@ -995,7 +998,8 @@ int main(int argc, char** argv) {
                              "bytes per line, '\\n' included (--bench: 32; --bulk: 4K), 2 to 64K");
     size_opt->default_str("32 / 4K");
     ipc::add_duration_option(app, "--duration", opt.duration,
-                             "--bench/--bulk: stop starting new work after this long (0: no cap)");
+                             "--bench/--bulk: stop starting new work after this long (0: no cap)")
+        ->default_str("0");
     app.add_flag("--json", opt.json, "--bench/--bulk: print the result as one JSON object");
     ipc::parse(app, argc, argv);
 
