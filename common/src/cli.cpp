@@ -31,15 +31,20 @@ void parse(CLI::App& app, int argc, char** argv) {
     }
 }
 
+namespace {
+// "--size" from "-s,--size": the spelling a usage error names.
+std::string long_name(const std::string& names) { return names.substr(names.rfind(',') + 1); }
+}  // namespace
+
 CLI::Option* add_size_option(CLI::App& app, const std::string& name, std::uint64_t& value,
                              const std::string& description) {
     auto* opt = app.add_option_function<std::string>(
         name,
-        [&value](const std::string& text) {
+        [&value, label = long_name(name)](const std::string& text) {
             try {
                 value = parse_size(text);
             } catch (const std::invalid_argument& e) {
-                throw CLI::ValidationError(e.what());
+                throw CLI::ValidationError(fmt::format("{}: {}", label, e.what()));
             }
         },
         description);
@@ -51,11 +56,11 @@ CLI::Option* add_duration_option(CLI::App& app, const std::string& name,
                                  std::chrono::nanoseconds& value, const std::string& description) {
     auto* opt = app.add_option_function<std::string>(
         name,
-        [&value](const std::string& text) {
+        [&value, label = long_name(name)](const std::string& text) {
             try {
                 value = parse_duration(text);
             } catch (const std::invalid_argument& e) {
-                throw CLI::ValidationError(e.what());
+                throw CLI::ValidationError(fmt::format("{}: {}", label, e.what()));
             }
         },
         description);

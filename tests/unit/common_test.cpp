@@ -331,9 +331,9 @@ TEST(Cli, VersionAndHelpExitZero) {
 
 TEST(Cli, UsageErrorsExitTwo) {
     EXPECT_EXIT(test_app{}.parse({"--size", "12Q"}), testing::ExitedWithCode(2),
-                "invalid size '12Q'.*\nRun with --help for more.\n$");
+                ": --size: invalid size '12Q'.*\nRun with --help for more.\n$");
     EXPECT_EXIT(test_app{}.parse({"--timeout", "5"}), testing::ExitedWithCode(2),
-                "invalid duration '5' \\(missing unit\\)");
+                "--timeout: invalid duration '5' \\(missing unit\\)");
     EXPECT_EXIT(test_app{}.parse({"--bogus"}), testing::ExitedWithCode(2), "--bogus");
     EXPECT_EXIT(test_app{}.parse({"--count", "many"}), testing::ExitedWithCode(2), "many");
 }
