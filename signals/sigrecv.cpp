@@ -302,7 +302,7 @@ int main(int argc, char** argv) {
     app.add_option("--stop-after", stop_after,
                    "After N deliveries restore the default dispositions and unblock (Go's "
                    "signal.Stop): the next SIGTERM then ends the process (status 143)")
-        ->check(CLI::PositiveNumber)
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}))
         ->type_name("N");
     ipc::add_duration_option(app, "--block", block,
                              "Keep the signals blocked (and unread) this long first, then show "

@@ -303,7 +303,7 @@ int main(int argc, char** argv) {
         ->type_name("NAME");
     app.add_flag("-f,--full", full, "With --name: match NAME anywhere in the full command line");
     app.add_option("-c,--count", count, "Send the signal N times (the k-th carries value V+k-1)")
-        ->check(CLI::PositiveNumber)
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}))
         ->type_name("N");
     app.add_option("--value", value, "Send with sigqueue(3) carrying this int value")
         ->type_name("V");

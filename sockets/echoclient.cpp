@@ -991,7 +991,7 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 10000))
         ->capture_default_str();
     app.add_option("--requests", opt.requests, "--bench: requests in all")
-        ->check(CLI::PositiveNumber)
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}))
         ->capture_default_str();
     auto* size_opt =
         ipc::add_size_option(app, "--size", opt.size,
