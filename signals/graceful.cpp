@@ -41,6 +41,7 @@
 #include "ipc/explain.hpp"
 #include "ipc/fd.hpp"
 #include "ipc/io.hpp"
+#include "ipc/net.hpp"
 #include "ipc/signals.hpp"
 
 namespace {
@@ -132,32 +133,19 @@ void ip_and_port(int fd, bool peer, std::string& ip, int& port, int& family) {
     port = std::atoi(serv.data());
 }
 
-// "127.0.0.1:8080" or "[::1]:8080": what getsockname(2) says the socket is bound to.
-std::string address_of(int fd) {
-    std::string ip;
-    int port = 0, family = 0;
-    ip_and_port(fd, false, ip, port, family);
-    if (ip.empty()) ipc::die(fmt::format("getsockname({})", fd));
-    return family == AF_INET6 ? fmt::format("[{}]:{}", ip, port) : fmt::format("{}:{}", ip, port);
-}
-
 // socket(2), bind(2), listen(2) on HOST:PORT ("[::1]:0" too; port 0 lets the kernel choose).
 ipc::unique_fd open_listener(const std::string& spec) {
-    const auto colon = spec.rfind(':');
-    if (colon == std::string::npos || colon == 0 || colon + 1 == spec.size())
-        ipc::usage_error(fmt::format("--listen: expected HOST:PORT, got '{}'", spec));
-    std::string host = spec.substr(0, colon);
-    const std::string port = spec.substr(colon + 1);
-    if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5 ||
-        std::stoi(port) > 65535)
-        ipc::usage_error(fmt::format("--listen: bad port '{}' in '{}'", port, spec));
+    const ipc::host_port hp = ipc::split_host_port("--listen", spec, ipc::port_zero::allowed);
+    const std::string& host = hp.host;
+    const std::string& port = hp.port;
 
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     addrinfo* found = nullptr;
-    if (const int err = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); err != 0)
+    if (const int err =
+            ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found);
+        err != 0)
         ipc::usage_error(fmt::format("--listen: {}: {}", host, ::gai_strerror(err)));
     std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> list{found, ::freeaddrinfo};
 
@@ -800,7 +788,7 @@ int main(int argc, char** argv) {
 
     ipc::unique_fd listener =
         in.listen_fd ? adopt_listener(*in.listen_fd) : open_listener(opt.listen);
-    const std::string address = address_of(listener.get());
+    const std::string address = ipc::addr_string(ipc::local_addr(listener.get()));
 
     if (in.generation > 1 && !in.fail_hook.empty() && in.fail_hook != "0") {
         complain("IPCKIT_GRACEFUL_FAIL={}: failing on purpose (a test hook)", in.fail_hook);

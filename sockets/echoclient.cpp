@@ -46,6 +46,7 @@
 #include "ipc/explain.hpp"
 #include "ipc/fd.hpp"
 #include "ipc/io.hpp"
+#include "ipc/net.hpp"
 #include "ipc/units.hpp"
 
 namespace {
@@ -71,24 +72,11 @@ struct options {
     bool json = false;
 };
 
-// The network names of the notes' net.Dial table, and what socket(2) makes of them.
-struct network {
-    std::string_view name;
-    int family;  // AF_UNSPEC: IPv4 or IPv6, whichever the name resolves to
-    int type;
-    [[nodiscard]] bool stream() const { return type == SOCK_STREAM; }  // '\n'-framed lines
-};
-constexpr std::array<network, 9> networks{{
-    {"tcp", AF_UNSPEC, SOCK_STREAM},
-    {"tcp4", AF_INET, SOCK_STREAM},
-    {"tcp6", AF_INET6, SOCK_STREAM},
-    {"unix", AF_UNIX, SOCK_STREAM},
-    {"unixpacket", AF_UNIX, SOCK_SEQPACKET},
-    {"udp", AF_UNSPEC, SOCK_DGRAM},
-    {"udp4", AF_INET, SOCK_DGRAM},
-    {"udp6", AF_INET6, SOCK_DGRAM},
-    {"unixgram", AF_UNIX, SOCK_DGRAM},
-}};
+using ipc::addr_string;  // the notes' net package, in common/ (ipc/net.hpp)
+using ipc::network;
+using ipc::networks;
+using ipc::sock_addr;
+using ipc::unix_addr;
 
 // Prints "echoclient: message" on stderr in one write(2) and returns exit status 1. The
 // conversation code returns instead of exiting, so that destructors (the unixgram client's
@@ -119,95 +107,15 @@ std::string escaped(std::string_view bytes) {
 
 // ---- Addresses ----
 
-// A socket address of any family, as connect(2), getsockname(2) and getpeername(2) use it.
-struct sock_addr {
-    sockaddr_storage storage{};
-    socklen_t len = sizeof(storage);
-    sockaddr* get() { return reinterpret_cast<sockaddr*>(&storage); }
-    [[nodiscard]] const sockaddr* get() const {
-        return reinterpret_cast<const sockaddr*>(&storage);
-    }
-    [[nodiscard]] int family() const { return storage.ss_family; }
-};
-
-// As Go's Addr.String() writes it: "127.0.0.1:8000", "[::1]:8000", "/tmp/echo.sock", "@name"
-// (Linux's abstract namespace), "unnamed" (a unix socket that never bound a path).
-std::string addr_string(const sock_addr& a) {
-    char host[INET6_ADDRSTRLEN] = "";
-    if (a.family() == AF_INET) {
-        const auto* in = reinterpret_cast<const sockaddr_in*>(&a.storage);
-        ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-        return fmt::format("{}:{}", host, ntohs(in->sin_port));
-    }
-    if (a.family() == AF_INET6) {
-        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a.storage);
-        ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-        return fmt::format("[{}]:{}", host, ntohs(in6->sin6_port));
-    }
-    if (a.family() == AF_UNIX) {
-        const auto* un = reinterpret_cast<const sockaddr_un*>(&a.storage);
-        const std::size_t header = offsetof(sockaddr_un, sun_path);
-        if (a.len <= header) return "unnamed";
-        const std::size_t n = a.len - header;
-        if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, n - 1);
-        return {un->sun_path, ::strnlen(un->sun_path, n)};
-    }
-    return fmt::format("(family {})", a.family());
-}
-
-sock_addr unix_addr(const std::string& path) {
-    sock_addr a;
-    auto* un = reinterpret_cast<sockaddr_un*>(&a.storage);
-    un->sun_family = AF_UNIX;
-    if (path.empty()) ipc::usage_error("--connect: empty socket path");
-    if (path.size() >= sizeof(un->sun_path)) {
-        ipc::usage_error(fmt::format("--connect: socket path of {} bytes; at most {} fit",
-                                     path.size(), sizeof(un->sun_path) - 1));
-    }
-    path.copy(un->sun_path, path.size());
-    const bool abstract = path[0] == '@';
-    if (abstract) un->sun_path[0] = '\0';  // no file: the name lives in the kernel only
-    a.len =
-        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (abstract ? 0 : 1));
-    return a;
-}
-
 // Turns --connect into the addresses to try, in order, as net.Dial does. For tcp and udp:
 // "host:port" with a numeric host, a name (getaddrinfo, as Go's resolver), or an empty host for
 // this machine; IPv6 in brackets. For the unix networks: a path, or "@name". Bad syntax is a
 // usage error (exit 2); a name that does not resolve fails (exit 1).
 std::vector<sock_addr> resolve(const network& net, const std::string& text) {
-    if (net.family == AF_UNIX) return {unix_addr(text)};
-
-    std::string host;
-    std::string port;
-    if (text.starts_with('[')) {
-        const std::size_t close = text.find("]:");
-        if (close == std::string::npos) {
-            ipc::usage_error(fmt::format("--connect {}: expected [IPv6]:port", text));
-        }
-        host = text.substr(1, close - 1);
-        port = text.substr(close + 2);
-    } else {
-        const std::size_t colon = text.rfind(':');
-        if (colon == std::string::npos) {
-            ipc::usage_error(
-                fmt::format("--connect {}: missing port (host:port, e.g. 127.0.0.1:8000)", text));
-        }
-        host = text.substr(0, colon);
-        port = text.substr(colon + 1);
-        if (host.find(':') != std::string::npos) {
-            ipc::usage_error(fmt::format("--connect {}: an IPv6 address needs brackets: [{}]:{}",
-                                         text, host, port));
-        }
-    }
-    unsigned number = 0;
-    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
-    if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || number == 0 ||
-        number > 65535) {
-        ipc::usage_error(
-            fmt::format("--connect {}: port '{}' is not a number from 1 to 65535", text, port));
-    }
+    if (net.family == AF_UNIX) return {unix_addr("--connect", text)};
+    const ipc::host_port hp = ipc::split_host_port("--connect", text, ipc::port_zero::refused);
+    const std::string& host = hp.host;
+    const std::string& port = hp.port;
     in6_addr probe{};
     const bool v4 = ::inet_pton(AF_INET, host.c_str(), &probe) == 1;
     const bool v6 = ::inet_pton(AF_INET6, host.c_str(), &probe) == 1;
@@ -311,7 +219,7 @@ dialed dial_one(const network& net, const sock_addr& to, steady::time_point dead
                  type_name(net.type), nonblocking ? "|SOCK_NONBLOCK" : "", fd.get());
 
     if (bind_path != nullptr) {
-        const sock_addr me = unix_addr(bind_path->path());
+        const sock_addr me = unix_addr("unixgram client", bind_path->path());
         if (::bind(fd.get(), me.get(), me.len) == -1) {
             return {{}, ipc::error_text(errno, fmt::format("bind({})", bind_path->path()))};
         }
@@ -1004,8 +912,7 @@ int main(int argc, char** argv) {
     ipc::parse(app, argc, argv);
 
     const bool bulk_mode = bulk_opt->count() > 0;
-    const auto* net = std::find_if(networks.begin(), networks.end(),
-                                   [&](const network& n) { return n.name == opt.network; });
+    const network* net = ipc::find_network(opt.network);  // CLI11 checked the name
     if ((opt.bench || bulk_mode) && !net->stream()) {
         ipc::usage_error(fmt::format("--{} needs a stream network (tcp, tcp4, tcp6, unix), not {}",
                                      opt.bench ? "bench" : "bulk", opt.network));

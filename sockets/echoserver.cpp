@@ -51,6 +51,7 @@
 #include "ipc/explain.hpp"
 #include "ipc/fd.hpp"
 #include "ipc/io.hpp"
+#include "ipc/net.hpp"
 #include "ipc/signals.hpp"
 #include "ipc/units.hpp"
 
@@ -72,23 +73,10 @@ struct options {
     int backlog = SOMAXCONN;
 };
 
-// The network names of the notes' net.Listen/net.Dial table, and what socket(2) makes of them.
-struct network {
-    std::string_view name;
-    int family;  // AF_UNSPEC: IPv4 or IPv6, whichever the host is
-    int type;
-};
-constexpr std::array<network, 9> networks{{
-    {"tcp", AF_UNSPEC, SOCK_STREAM},
-    {"tcp4", AF_INET, SOCK_STREAM},
-    {"tcp6", AF_INET6, SOCK_STREAM},
-    {"unix", AF_UNIX, SOCK_STREAM},
-    {"unixpacket", AF_UNIX, SOCK_SEQPACKET},
-    {"udp", AF_UNSPEC, SOCK_DGRAM},
-    {"udp4", AF_INET, SOCK_DGRAM},
-    {"udp6", AF_INET6, SOCK_DGRAM},
-    {"unixgram", AF_UNIX, SOCK_DGRAM},
-}};
+using ipc::addr_string;  // the notes' net package, in common/ (ipc/net.hpp)
+using ipc::network;
+using ipc::networks;
+using ipc::sock_addr;
 
 // One line on stdout: the readiness line and the connection log. main() makes stdout
 // line-buffered, so each line leaves in one write(2), whole, even into a pipe or a file.
@@ -99,106 +87,27 @@ void say(fmt::format_string<Args...> format, Args&&... args) {
 
 // ---- Addresses ----
 
-// A socket address of any family, as bind(2), accept(2) and getsockname(2) fill it.
-struct sock_addr {
-    sockaddr_storage storage{};
-    socklen_t len = sizeof(storage);
-    sockaddr* get() { return reinterpret_cast<sockaddr*>(&storage); }
-    [[nodiscard]] const sockaddr* get() const {
-        return reinterpret_cast<const sockaddr*>(&storage);
-    }
-    [[nodiscard]] int family() const { return storage.ss_family; }
-};
-
-// As Go's Addr.String() writes it: "127.0.0.1:8000", "[::1]:8000", "/tmp/echo.sock",
-// "@name" (Linux's abstract namespace), "unnamed" (a unix client that never bound a path).
-std::string addr_string(const sock_addr& a) {
-    char host[INET6_ADDRSTRLEN] = "";
-    if (a.len == 0) return "unnamed";  // recvfrom(2) from an unbound unixgram socket
-    if (a.family() == AF_INET) {
-        const auto* in = reinterpret_cast<const sockaddr_in*>(&a.storage);
-        ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-        return fmt::format("{}:{}", host, ntohs(in->sin_port));
-    }
-    if (a.family() == AF_INET6) {
-        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a.storage);
-        ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-        return fmt::format("[{}]:{}", host, ntohs(in6->sin6_port));
-    }
-    if (a.family() == AF_UNIX) {
-        const auto* un = reinterpret_cast<const sockaddr_un*>(&a.storage);
-        const std::size_t header = offsetof(sockaddr_un, sun_path);
-        if (a.len <= header) return "unnamed";
-        const std::size_t n = a.len - header;
-        if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, n - 1);
-        return {un->sun_path, ::strnlen(un->sun_path, n)};
-    }
-    return fmt::format("(family {})", a.family());
-}
-
 // Turns --listen into an address. For tcp and udp: "host:port", the host numeric, a name
 // (resolved as net.Listen does, via getaddrinfo), or empty for every address; IPv6 in brackets.
 // For the unix networks: a path, or "@name" for the abstract namespace. Bad syntax is a usage
 // error (exit 2); a name that does not resolve fails (exit 1), as a failed lookup does in Go.
 sock_addr resolve(const network& net, const std::string& text) {
+    if (net.family == AF_UNIX) return ipc::unix_addr("--listen", text);
+    const ipc::host_port hp = ipc::split_host_port("--listen", text, ipc::port_zero::allowed);
+    const std::string& host = hp.host;
+    const std::uint16_t port = hp.number;
+
     sock_addr a;
-    if (net.family == AF_UNIX) {
-        auto* un = reinterpret_cast<sockaddr_un*>(&a.storage);
-        un->sun_family = AF_UNIX;
-        if (text.empty()) ipc::usage_error("--listen: empty socket path");
-        if (text.size() >= sizeof(un->sun_path)) {
-            ipc::usage_error(fmt::format("--listen: socket path of {} bytes; at most {} fit",
-                                         text.size(), sizeof(un->sun_path) - 1));
-        }
-        text.copy(un->sun_path, text.size());
-        const bool abstract = text[0] == '@';
-        if (abstract) un->sun_path[0] = '\0';  // no file: the name lives in the kernel only
-        a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + text.size() +
-                                       (abstract ? 0 : 1));
-        return a;
-    }
-
-    std::string host;
-    std::string_view port_text;
-    if (text.starts_with('[')) {
-        const std::size_t close = text.find("]:");
-        if (close == std::string::npos) {
-            ipc::usage_error(fmt::format("--listen {}: expected [IPv6]:port", text));
-        }
-        host = text.substr(1, close - 1);
-        port_text = std::string_view(text).substr(close + 2);
-    } else {
-        const std::size_t colon = text.rfind(':');
-        if (colon == std::string::npos) {
-            ipc::usage_error(
-                fmt::format("--listen {}: missing port (host:port, e.g. 127.0.0.1:0)", text));
-        }
-        host = text.substr(0, colon);
-        port_text = std::string_view(text).substr(colon + 1);
-        if (host.find(':') != std::string::npos) {
-            ipc::usage_error(fmt::format("--listen {}: an IPv6 address needs brackets: [{}]:{}",
-                                         text, host, port_text));
-        }
-    }
-    unsigned port = 0;
-    const auto [end, ec] =
-        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (port_text.empty() || ec != std::errc{} || end != port_text.data() + port_text.size() ||
-        port > 65535) {
-        ipc::usage_error(
-            fmt::format("--listen {}: port '{}' is not a number from 0 to 65535", text, port_text));
-    }
-
     auto* in = reinterpret_cast<sockaddr_in*>(&a.storage);
     auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.storage);
     const auto fill_v4 = [&] {
         in->sin_family = AF_INET;
-        in->sin_port = htons(static_cast<std::uint16_t>(port));
+        in->sin_port = htons(port);
         a.len = sizeof(sockaddr_in);
     };
     const auto fill_v6 = [&] {
         in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons(static_cast<std::uint16_t>(port));
+        in6->sin6_port = htons(port);
         a.len = sizeof(sockaddr_in6);
     };
     const auto wrong_family = [&](std::string_view family) {
@@ -234,8 +143,8 @@ sock_addr resolve(const network& net, const std::string& text) {
     std::memcpy(&a.storage, found->ai_addr, found->ai_addrlen);
     a.len = found->ai_addrlen;
     ::freeaddrinfo(found);
-    if (a.family() == AF_INET) in->sin_port = htons(static_cast<std::uint16_t>(port));
-    if (a.family() == AF_INET6) in6->sin6_port = htons(static_cast<std::uint16_t>(port));
+    if (a.family() == AF_INET) in->sin_port = htons(port);
+    if (a.family() == AF_INET6) in6->sin6_port = htons(port);
     return a;
 }
 
@@ -1270,8 +1179,7 @@ int main(int argc, char** argv) {
 
     server srv;
     srv.opt = opt;
-    srv.net = &*std::find_if(networks.begin(), networks.end(),
-                             [&](const network& n) { return n.name == opt.network; });
+    srv.net = ipc::find_network(opt.network);  // CLI11 checked the name against the table
     if (opt.max_line == 0) ipc::usage_error("--max-line: must be at least 1 byte");
     if (srv.net->family == AF_UNIX && app.count("--listen") == 0) {
         ipc::usage_error(fmt::format("--network {} needs --listen PATH (the socket file to create)",

@@ -136,9 +136,9 @@ wait_for_in_flight() {
 
 @test "usage errors exit 2" {
     run "$TOOL" --listen nonsense
-    assert_usage_error "--listen: expected HOST:PORT"
+    assert_usage_error "--listen nonsense: missing port"
     run "$TOOL" --listen 127.0.0.1:99999
-    assert_usage_error "--listen: bad port '99999'"
+    assert_usage_error "--listen 127.0.0.1:99999: port '99999' is not a number from 0 to 65535"
     run "$TOOL" --restart-timeout 0
     assert_usage_error "--restart-timeout must be positive"
     run "$TOOL" --drain-timeout soon

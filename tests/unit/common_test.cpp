@@ -16,6 +16,7 @@
 #include "ipc/explain.hpp"
 #include "ipc/fd.hpp"
 #include "ipc/io.hpp"
+#include "ipc/net.hpp"
 #include "ipc/signals.hpp"
 #include "ipc/units.hpp"
 
@@ -286,6 +287,65 @@ TEST(Units, Formatting) {
     EXPECT_EQ(ipc::format_duration(2s), "2s");
     EXPECT_EQ(ipc::format_duration(90s), "1m30s");
     EXPECT_EQ(ipc::format_duration(42ns), "42ns");
+}
+
+TEST(Net, FindsTheNotesNetworks) {
+    ASSERT_NE(ipc::find_network("unixpacket"), nullptr);
+    EXPECT_EQ(ipc::find_network("unixpacket")->type, SOCK_SEQPACKET);
+    EXPECT_EQ(ipc::find_network("tcp6")->family, AF_INET6);
+    EXPECT_TRUE(ipc::find_network("tcp")->stream());
+    EXPECT_FALSE(ipc::find_network("udp")->stream());
+    EXPECT_EQ(ipc::find_network("sctp"), nullptr);
+}
+
+TEST(Net, SplitsHostAndPortAsGoDoes) {
+    auto hp = ipc::split_host_port("--listen", "127.0.0.1:8000", ipc::port_zero::refused);
+    EXPECT_EQ(hp.host, "127.0.0.1");
+    EXPECT_EQ(hp.number, 8000);
+    hp = ipc::split_host_port("--listen", "[::1]:0", ipc::port_zero::allowed);
+    EXPECT_EQ(hp.host, "::1");
+    EXPECT_EQ(hp.number, 0);
+    hp = ipc::split_host_port("--listen", ":65535", ipc::port_zero::allowed);
+    EXPECT_EQ(hp.host, "");
+    EXPECT_EQ(hp.port, "65535");
+}
+
+TEST(Net, BadHostPortIsAUsageError) {
+    const auto split = [](const char* text, ipc::port_zero zero) {
+        (void)ipc::split_host_port("--connect", text, zero);
+    };
+    EXPECT_EXIT(split("127.0.0.1", ipc::port_zero::allowed), testing::ExitedWithCode(2),
+                "--connect 127.0.0.1: missing port");
+    EXPECT_EXIT(split("::1:80", ipc::port_zero::allowed), testing::ExitedWithCode(2),
+                "needs brackets: \\[::1\\]:80");
+    EXPECT_EXIT(split("[::1]80", ipc::port_zero::allowed), testing::ExitedWithCode(2),
+                "expected \\[IPv6\\]:port");
+    EXPECT_EXIT(split("h:65536", ipc::port_zero::allowed), testing::ExitedWithCode(2),
+                "port '65536' is not a number from 0 to 65535");
+    EXPECT_EXIT(split("h:0", ipc::port_zero::refused), testing::ExitedWithCode(2),
+                "port '0' is not a number from 1 to 65535");
+    EXPECT_EXIT(split("h:8x", ipc::port_zero::allowed), testing::ExitedWithCode(2), "port '8x'");
+}
+
+TEST(Net, UnixAddressesPathsAndAbstractNames) {
+    EXPECT_EQ(ipc::addr_string(ipc::unix_addr("--listen", "/tmp/echo.sock")), "/tmp/echo.sock");
+    EXPECT_EQ(ipc::addr_string(ipc::unix_addr("--listen", "@echo")), "@echo");
+    EXPECT_EXIT((void)ipc::unix_addr("--listen", ""), testing::ExitedWithCode(2),
+                "--listen: empty socket path");
+    EXPECT_EXIT((void)ipc::unix_addr("--listen", std::string(200, 'x')), testing::ExitedWithCode(2),
+                "socket path of 200 bytes; at most 107 fit");
+}
+
+TEST(Net, LocalAddrOfABoundSocketReadsBack) {
+    const ipc::unique_fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_TRUE(fd.valid());
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&in), sizeof in), 0);
+    const std::string text = ipc::addr_string(ipc::local_addr(fd.get()));
+    EXPECT_TRUE(text.starts_with("127.0.0.1:")) << text;
+    EXPECT_NE(text, "127.0.0.1:0");
 }
 
 // A small app with the shared set-up, parsed from a vector of words.
