@@ -45,14 +45,17 @@ chapter() {
     printf '\n%s══ %s ══%s\n' "$bold" "$1" "$reset"
 }
 
-# step SECTION COMMAND NOTICE: run COMMAND (a bash command line, in a scratch folder, with the
-# tools on PATH), indenting its output; then say what to notice. A step may take 30 s at most.
+# step SECTION COMMAND NOTICE: run COMMAND (a bash command line, in a fresh scratch folder, with
+# the tools on PATH), indenting its output; then say what to notice. A step may take 30 s at most.
 step() {
     local section=$1 command=$2 notice=$3 status=0
     steps_run=$((steps_run + 1))
     printf '\n%s§ %s%s\n' "$cyan" "$section" "$reset"
     printf '%s$ %s%s\n' "$bold" "$command" "$reset"
-    (cd "$work" && timeout -k 2 30 bash -c "$command") 2>&1 | sed 's/^/    /' || status=$?
+    # A fresh folder per step: no file of an earlier step can pass for this one's output.
+    local dir="$work/step-$steps_run"
+    mkdir "$dir"
+    (cd "$dir" && timeout -k 2 30 bash -c "$command") 2>&1 | sed 's/^/    /' || status=$?
     if ((status != 0)); then
         printf '%sthe step above failed (status %d)%s\n' "$red" "$status" "$reset"
         exit 1

@@ -37,7 +37,11 @@ std::string addr_string(const sock_addr& a) {
         const std::size_t header = offsetof(sockaddr_un, sun_path);
         if (a.len <= header) return "unnamed";
         const std::size_t n = a.len - header;
-        if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, n - 1);
+        if (un->sun_path[0] == '\0') {  // abstract: a NUL, then the name (not NUL-terminated)
+            std::string name = "@";
+            name.append(un->sun_path + 1, n - 1);
+            return name;
+        }
         return {un->sun_path, ::strnlen(un->sun_path, n)};
     }
     return fmt::format("(family {})", a.family());

@@ -13,12 +13,10 @@ until grep -q "drained, exit 0" log; do sleep 0.05; done
 curl -s "$url/"
 last=$(cat g.pid); kill -TERM "$last"    # the new copy is not our child: wait by its pid
 while ps -o stat= -p "$last" | grep -q "^[^Z]"; do sleep 0.05; done
-cat log' \
-    "same port, a new pid and the next generation: the socket was handed over, never closed."
-
-step "Go网络服务器如果无缝重启 · fork, exec, fd 3, ready, drain" \
-    'grep -E "fork\(\)|dup2|LISTEN_PID=[0-9]+ is|ready|stop accepting|every connection" explain.log' \
-    "the child gets the listener as fd 3 and LISTEN_PID=its own pid; the old one stops only after \"ready\"."
+cat log
+echo "--- what -x narrated of the handover:"
+grep -E "fork\(\)|dup2|LISTEN_PID=[0-9]+ is|ready|stop accepting|every connection" explain.log' \
+    "same port, a new pid, the next generation: the child got the listener as fd 3 and LISTEN_PID=its own pid, and the old one stopped only after \"ready\"."
 
 step "其它 · a bad upgrade does not take the service down" \
     'IPCKIT_GRACEFUL_FAIL=exit graceful --listen 127.0.0.1:0 >log 2>err &
