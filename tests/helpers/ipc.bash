@@ -43,6 +43,7 @@ wait_for_line() {
     done
 }
 
+# shellcheck disable=SC2034  # BG_STATUS is set for the test that called us
 wait_for_exit() {
     local pid=$1 seconds=${2:-10}
     local deadline=$((SECONDS + seconds))
