@@ -279,3 +279,12 @@ same_as_bash_all_modes() {
     run pl --version
     assert_output --regexp '^pipeline \(ipckit\) [0-9]+\.[0-9]+\.[0-9]+$'
 }
+
+@test "--relay --buffer above 64K grows the link's pipes to match (F_SETPIPE_SZ) and moves the same bytes" {
+    run bash -c '"$TOOL" -x --relay --buffer 256K -- yes "|" head -c 1M "|" wc -c 2>err; echo "status $?"; cat err'
+    assert_success
+    assert_line --index 0 "1048576"
+    assert_line --index 1 "status 0"
+    assert_line --regexp 'fcntl\([0-9]+, F_SETPIPE_SZ, 262144\): the pipe holds --buffer$'
+    [ "$(grep -c 'F_SETPIPE_SZ' <<<"$output")" -eq 4 ]
+}
