@@ -8,8 +8,10 @@
 #   wait_for_line FILE REGEX [SECONDS]   wait (bounded, default 10 s) until FILE has a line
 #                             matching the extended REGEX; fails showing FILE on timeout
 #   wait_for_exit PID [SECONDS]  wait until a background process ends; sets $BG_STATUS
-#   bg_stop_all               TERM, then KILL after 5 s, every process bg_start started;
+#   bg_stop_all               TERM, then KILL after 5 s, every process bg_start started and
+#                             that is still that process (pid + start time: never a reused pid);
 #                             the default teardown() calls it, so nothing outlives a test
+#   bg_alive                  true while the last process bg_start started still runs
 
 load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'
@@ -21,13 +23,23 @@ export TOOL BIN
 bg_out() { printf '%s/%s.out\n' "$BATS_TEST_TMPDIR" "$1"; }
 bg_err() { printf '%s/%s.err\n' "$BATS_TEST_TMPDIR" "$1"; }
 
+# The start time of process PID (field 22 of /proc/PID/stat, in clock ticks since boot). A pid
+# and its start time name one process for good: once it is reaped, the kernel may give the pid
+# to another process (another test's, running in parallel), which must never be signalled.
+start_time() {
+    local stat fields
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    read -r -a fields <<<"${stat##*) }" # after the command name, which may hold spaces
+    echo "${fields[19]}"
+}
+
 bg_start() {
     local name=$1
     shift
     # fd 3 is bats' own: a background process that keeps it open makes bats wait forever.
     "$@" >"$(bg_out "$name")" 2>"$(bg_err "$name")" 3>&- &
     BG_PID=$!
-    echo "$BG_PID" >>"$BATS_TEST_TMPDIR/bg.pids"
+    echo "$BG_PID $(start_time "$BG_PID")" >>"$BATS_TEST_TMPDIR/bg.pids"
 }
 
 wait_for_line() {
@@ -61,17 +73,27 @@ wait_for_exit() {
 }
 
 bg_stop_all() {
-    local pids pid
+    local pid started live=()
     [[ -f "$BATS_TEST_TMPDIR/bg.pids" ]] || return 0
-    mapfile -t pids <"$BATS_TEST_TMPDIR/bg.pids"
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do
+    while read -r pid started; do
+        # Only the very process we started: a reaped one's pid may belong to someone else now.
+        [[ $(start_time "$pid") == "$started" ]] && live+=("$pid")
+    done <"$BATS_TEST_TMPDIR/bg.pids"
+    for pid in "${live[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${live[@]}"; do
         if ! wait_for_exit "$pid" 5 2>/dev/null; then
             kill -KILL "$pid" 2>/dev/null || true
             wait "$pid" 2>/dev/null || true
         fi
     done
     rm -f "$BATS_TEST_TMPDIR/bg.pids"
+}
+
+# True while the last process bg_start started is still that process (not reaped, pid not reused).
+bg_alive() {
+    local pid started
+    read -r pid started < <(tail -n 1 "$BATS_TEST_TMPDIR/bg.pids" 2>/dev/null) || return 1
+    [[ $(start_time "$pid") == "$started" ]]
 }
 
 teardown() { bg_stop_all; }

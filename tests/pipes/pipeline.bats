@@ -12,7 +12,8 @@ setup() {
 # A pipeline killed by bg_stop_all leaves its stages running, as a killed shell would: end the
 # stages of the last one started (by their parent's pid) before the default teardown.
 teardown() {
-    if [[ -n ${BG_PID:-} ]]; then pkill -TERM -P "$BG_PID" 2>/dev/null || true; fi
+    # bg_alive: never the children of a process that merely got the pid after ours was reaped.
+    if [[ -n ${BG_PID:-} ]] && bg_alive; then pkill -TERM -P "$BG_PID" 2>/dev/null || true; fi
     bg_stop_all
 }
 

@@ -40,7 +40,13 @@ curl() { command curl --max-time 30 "$@"; }
 teardown() {
     touch "$BATS_TEST_TMPDIR/stop"
     # After a restart the serving process is no child of ours: the pid file names it.
-    if [[ -s ${PIDFILE:-} ]]; then kill -TERM "$(cat "$PIDFILE")" 2>/dev/null || true; fi
+    # Only while that pid is still a graceful server: once it exits, the kernel may give its pid
+    # to another test's process, which must not be signalled.
+    if [[ -s ${PIDFILE:-} ]]; then
+        local pid
+        pid=$(cat "$PIDFILE")
+        if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == graceful ]]; then kill -TERM "$pid" 2>/dev/null || true; fi
+    fi
     bg_stop_all
 }
 
