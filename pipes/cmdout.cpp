@@ -25,6 +25,7 @@
 #include "ipc/explain.hpp"
 #include "ipc/fd.hpp"
 #include "ipc/io.hpp"
+#include "ipc/process.hpp"
 #include "ipc/signals.hpp"
 
 namespace {
@@ -65,10 +66,7 @@ ipc::unique_fd start(std::vector<char*>& argv, pid_t& pid) {
         ipc::explain("read(exec status pipe) = 0: EOF, so execvp succeeded");
         return std::move(out.read);
     }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) == -1) {
-        if (errno != EINTR) ipc::die(fmt::format("waitpid({})", pid));
-    }
+    (void)ipc::wait_child(pid);  // reap it: it only ran long enough to fail
     ipc::explain("read(exec status pipe) = {}: execvp failed with {}", n, ipc::errno_name(err));
     if (err == ENOENT && std::strchr(argv[0], '/') == nullptr) {
         ipc::complain(fmt::format("{}: command not found", argv[0]));
@@ -276,22 +274,17 @@ int main(int argc, char** argv) {
     }
     out.reset();  // if we stopped early, the command's next write gets SIGPIPE, as in a shell
 
-    int status = 0;
-    while (::waitpid(pid, &status, 0) == -1) {
-        if (errno != EINTR) ipc::die(fmt::format("waitpid({})", pid));
-    }
+    const int status = ipc::wait_child(pid);
     ipc::explain("waitpid({}) = {}, status {:#x}", pid, pid, status);
-    int code = 0;
+    const int code = ipc::shell_status(status);
     std::string how;
     if (WIFSIGNALED(status)) {
-        code = 128 + WTERMSIG(status);
         how = fmt::format("killed by {} (exit {})", ipc::signal_name(WTERMSIG(status)), code);
     } else {
-        code = WEXITSTATUS(status);
         how = fmt::format("exit status {}", code);
     }
     const std::string line_count = lines ? counted(t.lines, "line") + ", " : "";
-    fmt::print(stderr, "cmdout: {}: {}{} in {}; {}\n", command[0], line_count,
-               counted(t.bytes, "byte"), counted(t.reads, "read"), how);
+    ipc::complain(fmt::format("{}: {}{} in {}; {}", command[0], line_count,
+                              counted(t.bytes, "byte"), counted(t.reads, "read"), how));
     return ok ? code : ipc::exit_failure;
 }

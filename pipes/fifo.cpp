@@ -36,6 +36,7 @@
 #include "ipc/explain.hpp"
 #include "ipc/fd.hpp"
 #include "ipc/io.hpp"
+#include "ipc/process.hpp"
 #include "ipc/signals.hpp"
 
 namespace {
@@ -166,10 +167,7 @@ class demo_child {
 
     // waitpid(); returns the raw status.
     int wait() {
-        int status = 0;
-        while (::waitpid(pid_, &status, 0) == -1) {
-            if (errno != EINTR) ipc::die(fmt::format("waitpid({})", pid_));
-        }
+        const int status = ipc::wait_child(pid_);
         ipc::explain("waitpid({}) = status {:#x}", pid_, status);
         pid_ = -1;
         return status;

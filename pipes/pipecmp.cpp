@@ -36,6 +36,7 @@
 #include "ipc/explain.hpp"
 #include "ipc/fd.hpp"
 #include "ipc/io.hpp"
+#include "ipc/process.hpp"
 #include "ipc/units.hpp"
 #include "mem_pipe.hpp"
 
@@ -58,11 +59,7 @@ using clock_type = std::chrono::steady_clock;
 
 // Waits for a child and returns its status as a shell shows it: exit code, or 128 + signal.
 int reap(pid_t pid) {
-    int status = 0;
-    while (::waitpid(pid, &status, 0) == -1) {
-        if (errno != EINTR) ipc::die(fmt::format("waitpid({})", pid));
-    }
-    const int shown = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+    const int shown = ipc::shell_status(ipc::wait_child(pid));
     ipc::explain("waitpid({}) = {}, status {}", pid, pid, shown);
     return shown;
 }

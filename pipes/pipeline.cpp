@@ -26,6 +26,7 @@
 #include "ipc/explain.hpp"
 #include "ipc/fd.hpp"
 #include "ipc/io.hpp"
+#include "ipc/process.hpp"
 #include "ipc/signals.hpp"
 
 namespace {
@@ -426,12 +427,9 @@ int main(int argc, char** argv) {
     }
 
     for (std::size_t i = 0; i < stages.size(); ++i) {
-        int wstatus = 0;
-        while (::waitpid(stages[i].pid, &wstatus, 0) == -1) {
-            if (errno != EINTR) ipc::die(fmt::format("waitpid({})", stages[i].pid));
-        }
+        const int wstatus = ipc::wait_child(stages[i].pid);
         ipc::explain("waitpid({}) = {}", stages[i].pid, describe(wstatus));
-        stages[i].status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+        stages[i].status = ipc::shell_status(wstatus);
         if (verbose) {
             ipc::complain(
                 fmt::format("stage {}: {}: {}", i + 1, stages[i].argv[0], describe(wstatus)));

@@ -29,6 +29,7 @@
 #include "ipc/explain.hpp"
 #include "ipc/fd.hpp"
 #include "ipc/io.hpp"
+#include "ipc/process.hpp"
 #include "ipc/signals.hpp"
 
 namespace {
@@ -298,7 +299,7 @@ int wait_child(pid_t pid, int flags, std::string_view flag_names) {
 // Reaps a child; returns its status as a shell shows it: the exit code, or 128+signal.
 int reap(pid_t pid) {
     const int status = wait_child(pid, 0, "");
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return ipc::shell_status(status);
 }
 
 // ---- procinfo states --------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,6 +18,7 @@
 #include "ipc/fd.hpp"
 #include "ipc/io.hpp"
 #include "ipc/net.hpp"
+#include "ipc/process.hpp"
 #include "ipc/signals.hpp"
 #include "ipc/units.hpp"
 
@@ -346,6 +348,29 @@ TEST(Net, LocalAddrOfABoundSocketReadsBack) {
     const std::string text = ipc::addr_string(ipc::local_addr(fd.get()));
     EXPECT_TRUE(text.starts_with("127.0.0.1:")) << text;
     EXPECT_NE(text, "127.0.0.1:0");
+}
+
+TEST(Process, WaitChildGivesTheStatusAShellShows) {
+    pid_t pid = ::fork();
+    ASSERT_NE(pid, -1);
+    if (pid == 0) ::_exit(7);
+    EXPECT_EQ(ipc::shell_status(ipc::wait_child(pid)), 7);
+
+    pid = ::fork();
+    ASSERT_NE(pid, -1);
+    if (pid == 0) {
+        ::pause();  // until the parent's SIGTERM ends it
+        ::_exit(0);
+    }
+    ASSERT_EQ(::kill(pid, SIGTERM), 0);
+    const int raw = ipc::wait_child(pid);
+    EXPECT_TRUE(WIFSIGNALED(raw));
+    EXPECT_EQ(ipc::shell_status(raw), 128 + SIGTERM);
+}
+
+TEST(Process, WaitingForAStrangerDies) {
+    EXPECT_EXIT((void)ipc::wait_child(1), testing::ExitedWithCode(1),
+                "waitpid\\(1\\): No child processes \\(ECHILD\\)");
 }
 
 // A small app with the shared set-up, parsed from a vector of words.
