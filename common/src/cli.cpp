@@ -6,6 +6,7 @@
 
 #include "ipc/error.hpp"
 #include "ipc/explain.hpp"
+#include "ipc/output.hpp"
 #include "ipc/units.hpp"
 
 namespace ipc {
@@ -24,8 +25,15 @@ void setup(CLI::App& app, std::string_view example) {
 void parse(CLI::App& app, int argc, char** argv) {
     try {
         app.parse(argc, argv);
-    } catch (const CLI::Success& e) {  // --help, --version
-        std::exit(app.exit(e));
+    } catch (const CLI::CallForHelp&) {
+        print(app.help());  // checked: `tool --help >/dev/full` fails (exit 1), as coreutils' do
+        std::exit(0);
+    } catch (const CLI::CallForAllHelp&) {
+        print(app.help("", CLI::AppFormatMode::All));
+        std::exit(0);
+    } catch (const CLI::CallForVersion& e) {
+        say("{}", e.what());
+        std::exit(0);
     } catch (const CLI::ParseError& e) {
         usage_error(e.what());
     }

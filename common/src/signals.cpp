@@ -67,7 +67,9 @@ std::string upper(std::string_view s) {
     return out;
 }
 
+// Decimal digits only: no sign ("-0" is no signal, "RTMIN+-0" no RTMIN; found by tests/fuzz).
 std::optional<int> parse_int(std::string_view s) {
+    if (s.empty() || s[0] < '0' || s[0] > '9') return std::nullopt;
     int value = 0;
     const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
     if (ec != std::errc{} || end != s.data() + s.size() || s.empty()) return std::nullopt;

@@ -67,8 +67,8 @@ std::uint64_t parse_size(std::string_view text) {
         throw bad(e.what());
     }
     std::string unit = lower(parts.unit);
-    if (unit.ends_with("ib"))
-        unit.resize(unit.size() - 2);  // "KiB" -> "k"
+    if (unit.size() == 3 && unit.ends_with("ib"))
+        unit.resize(1);  // "KiB" -> "k"; "iB" alone is no unit (found by tests/fuzz)
     else if (unit.size() == 2 && unit.back() == 'b')
         unit.resize(1);  // "KB" -> "k"
     else if (unit == "b")

@@ -8,18 +8,28 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "ipc/child.hpp"
 #include "ipc/cli.hpp"
+#include "ipc/clock.hpp"
 #include "ipc/error.hpp"
 #include "ipc/explain.hpp"
 #include "ipc/fd.hpp"
 #include "ipc/io.hpp"
 #include "ipc/net.hpp"
+#include "ipc/output.hpp"
+#include "ipc/posix_name.hpp"
+#include "ipc/proc.hpp"
 #include "ipc/process.hpp"
 #include "ipc/signals.hpp"
+#include "ipc/text.hpp"
 #include "ipc/units.hpp"
 
 using namespace std::chrono_literals;
@@ -200,6 +210,14 @@ TEST(Signals, RejectsWhatIsNotASignal) {
     EXPECT_EQ(ipc::parse_signal("0", true), 0);
 }
 
+// Found by tests/fuzz/fuzz_signals: a sign was taken as part of a number.
+TEST(Signals, NumbersHaveNoSign) {
+    for (const char* s : {"-0", "RTMIN+-0", "RTMAX--0", "SIGRTMIN+-0"}) {
+        EXPECT_FALSE(ipc::parse_signal(s, true).has_value()) << "'" << s << "'";
+    }
+    EXPECT_EQ(ipc::parse_signal("RTMIN+0"), SIGRTMIN);
+}
+
 TEST(Signals, NamesAsBashKillL) {
     EXPECT_EQ(ipc::signal_name(SIGHUP), "SIGHUP");
     EXPECT_EQ(ipc::signal_name(SIGSYS), "SIGSYS");
@@ -260,6 +278,16 @@ TEST(Units, BadSizesSayWhy) {
                      "invalid size '12Q' (unknown suffix 'Q'): use a number with an optional K, "
                      "M, G or T suffix, e.g. 64K");
     }
+}
+
+// Found by tests/fuzz/fuzz_units: "iB" with no K, M, G or T before it was taken as bytes.
+TEST(Units, IbNeedsAPrefix) {
+    for (const char* s : {"0IB", "5iB", "5ib", "5Ib", "5KIBB", "5kiib"}) {
+        EXPECT_THROW((void)ipc::parse_size(s), std::invalid_argument) << "'" << s << "'";
+    }
+    EXPECT_EQ(ipc::parse_size("5KIB"), 5u << 10);
+    EXPECT_EQ(ipc::parse_size("5kb"), 5u << 10);
+    EXPECT_EQ(ipc::parse_size("5b"), 5u);
 }
 
 TEST(Units, Durations) {
@@ -423,4 +451,265 @@ TEST(Cli, UsageErrorsExitTwo) {
     EXPECT_EXIT(test_app{}.parse({"--count", "many"}), testing::ExitedWithCode(2), "many");
 }
 
+TEST(Output, StartOpensClosedStandardDescriptorsTheWrongWayRound) {
+    EXPECT_EXIT(
+        {
+            ::close(STDIN_FILENO);
+            ::close(STDOUT_FILENO);
+            ipc::start();
+            char c = 0;
+            const bool in_fails = ::read(STDIN_FILENO, &c, 1) == -1 && errno == EBADF;
+            const bool out_fails = ::write(STDOUT_FILENO, "x", 1) == -1 && errno == EBADF;
+            const int next = ::open("/dev/null", O_RDONLY);  // lands on neither 0 nor 1
+            ::_exit(in_fails && out_fails && next > STDERR_FILENO ? 0 : 3);
+        },
+        testing::ExitedWithCode(0), "");
+}
+
+TEST(Output, AFailedWriteToStdoutExitsOneWithTheCall) {
+    EXPECT_EXIT(
+        {
+            ipc::start();
+            const int full = ::open("/dev/full", O_WRONLY);
+            ::dup2(full, STDOUT_FILENO);
+            ipc::say("{} lines", 3);
+            ::_exit(0);
+        },
+        testing::ExitedWithCode(1), ": write\\(stdout\\): No space left on device \\(ENOSPC\\)\n$");
+}
+
+TEST(Output, AVanishedReaderIsEpipeNotSigpipe) {
+    EXPECT_EXIT(
+        {
+            ipc::start();
+            auto p = ipc::make_pipe();
+            ::dup2(p.write.get(), STDOUT_FILENO);
+            p.read.reset();
+            ipc::print("nobody reads this\n");
+            ::_exit(0);
+        },
+        testing::ExitedWithCode(1), ": write\\(stdout\\): Broken pipe \\(EPIPE\\)\n$");
+}
+
+TEST(Output, StdioLeftUnflushedIsCheckedAtExit) {
+    EXPECT_EXIT(
+        {
+            ipc::start();
+            const int full = ::open("/dev/full", O_WRONLY);
+            ::dup2(full, STDOUT_FILENO);
+            std::fputs("buffered by stdio\n", stdout);
+            std::exit(0);
+        },
+        testing::ExitedWithCode(1), ": write\\(stdout\\): No space left on device \\(ENOSPC\\)\n$");
+}
+
+TEST(Output, InternalErrorNamesTheException) {
+    EXPECT_EXIT(
+        {
+            try {
+                throw std::runtime_error("a bug");
+            } catch (...) {
+                std::exit(ipc::internal_error());
+            }
+        },
+        testing::ExitedWithCode(1), ": internal error: a bug\n$");
+    EXPECT_EXIT(
+        {
+            try {
+                throw std::bad_alloc();
+            } catch (...) {
+                std::exit(ipc::internal_error());
+            }
+        },
+        testing::ExitedWithCode(1), ": internal error: out of memory");
+}
+
+TEST(Output, AnExceptionEscapingAThreadExitsOneWithoutAbort) {
+    EXPECT_EXIT(
+        {
+            ipc::start();
+            std::thread t([] { throw std::logic_error("escaped"); });
+            t.join();
+        },
+        testing::ExitedWithCode(1), ": internal error: escaped\n$");
+}
+
+TEST(Proc, ParsesAStatLineWhoseNameHoldsSpacesAndParens) {
+    const auto st = ipc::parse_stat(
+        "42 (a) b (c)) S 1 42 42 34816 42 4194560 100 0 0 0 7 3 0 0 20 0 1 0 12345 0 0");
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->pid, 42);
+    EXPECT_EQ(st->comm, "a) b (c)");
+    EXPECT_EQ(st->state, 'S');
+    EXPECT_EQ(st->ppid, 1);
+    EXPECT_EQ(st->pgrp, 42);
+    EXPECT_EQ(st->session, 42);
+    EXPECT_EQ(st->utime, 7u);
+    EXPECT_EQ(st->stime, 3u);
+    EXPECT_EQ(st->starttime, 12345u);
+    EXPECT_FALSE(ipc::parse_stat(""));
+    EXPECT_FALSE(ipc::parse_stat("42 (x"));
+    EXPECT_FALSE(ipc::parse_stat("42 (x) S 1 2"));
+    EXPECT_FALSE(ipc::parse_stat("x (y) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19"));
+}
+
+TEST(Proc, ReadsItsOwnStatAndStatus) {
+    const auto stat = ipc::read_proc(0, "stat");
+    ASSERT_TRUE(stat);
+    const auto st = ipc::parse_stat(*stat);
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->pid, ::getpid());
+    EXPECT_EQ(st->ppid, ::getppid());
+    const auto status = ipc::read_proc(::getpid(), "status");
+    ASSERT_TRUE(status);
+    EXPECT_EQ(ipc::status_field(*status, "Pid"), std::to_string(::getpid()));
+    EXPECT_TRUE(ipc::status_field(*status, "SigQ"));
+    EXPECT_FALSE(ipc::status_field(*status, "Pi"));
+    EXPECT_FALSE(ipc::read_proc(0, "no-such-file"));
+    EXPECT_EQ(errno, ENOENT);
+}
+
+TEST(Process, DescribesAWaitStatusOneWay) {
+    EXPECT_EQ(ipc::describe_status(3 << 8), "exited 3");
+    EXPECT_EQ(ipc::describe_status(SIGPIPE), "killed by SIGPIPE (141)");
+    EXPECT_EQ(ipc::describe_status(SIGSEGV | 0x80), "killed by SIGSEGV (139, core dumped)");
+    EXPECT_EQ(ipc::describe_status((SIGTSTP << 8) | 0x7f), "stopped by SIGTSTP");
+}
+
+TEST(Child, FormatsDecimalsAndDiesWithTheProjectsErrorForm) {
+    char buf[24];
+    EXPECT_EQ(ipc::child::format_decimal(buf, 0) - buf, 1);
+    EXPECT_STREQ(buf, "0");
+    ipc::child::format_decimal(buf, 4294967295UL);
+    EXPECT_STREQ(buf, "4294967295");
+    EXPECT_EXIT(
+        {
+            errno = ENOENT;
+            ipc::child::die("execvp(nosuch)");
+        },
+        testing::ExitedWithCode(127),
+        ": execvp\\(nosuch\\): No such file or directory \\(ENOENT\\)\n$");
+}
+
+TEST(Net, NamesTheNetworksOfAType) {
+    EXPECT_EQ(ipc::network_names(), "tcp|tcp4|tcp6|unix|unixpacket|udp|udp4|udp6|unixgram");
+    EXPECT_EQ(ipc::network_names(SOCK_DGRAM), "udp|udp4|udp6|unixgram");
+}
+
+TEST(Net, ResolvesNumericAndEmptyHostsAsGoDoes) {
+    const auto* tcp = ipc::find_network("tcp");
+    const auto* tcp4 = ipc::find_network("tcp4");
+    auto a = ipc::resolve(*tcp, "--listen", ":0", ipc::resolve_for::listen);
+    ASSERT_EQ(a.size(), 1u);
+    EXPECT_EQ(ipc::addr_string(a[0]), "[::]:0");
+    a = ipc::resolve(*tcp4, "--listen", ":80", ipc::resolve_for::listen);
+    EXPECT_EQ(ipc::addr_string(a[0]), "0.0.0.0:80");
+    a = ipc::resolve(*tcp, "--connect", "[::1]:7", ipc::resolve_for::dial);
+    EXPECT_EQ(ipc::addr_string(a[0]), "[::1]:7");
+    EXPECT_EXIT((void)ipc::resolve(*tcp4, "--connect", "[::1]:7", ipc::resolve_for::dial),
+                testing::ExitedWithCode(2), "::1 is not an IPv4 address");
+    EXPECT_EXIT((void)ipc::resolve(*tcp, "--connect", "127.0.0.1:0", ipc::resolve_for::dial),
+                testing::ExitedWithCode(2), "port '0'");
+}
+
+// The parsing under split_host_port, unix_addr and resolve, without the exit: what the fuzz
+// targets (tests/fuzz/fuzz_net.cpp) call. The same messages, without the option's name.
+TEST(Net, ParsersThrowTheMessageTheUsageErrorPrints) {
+    const auto message = [](auto parse) -> std::string {
+        try {
+            parse();
+        } catch (const std::invalid_argument& e) {
+            return e.what();
+        }
+        return "(no exception)";
+    };
+    EXPECT_EQ(message([] { (void)ipc::parse_host_port("127.0.0.1", ipc::port_zero::allowed); }),
+              "127.0.0.1: missing port (host:port, e.g. 127.0.0.1:8000)");
+    EXPECT_EQ(message([] { (void)ipc::parse_host_port("::1:80", ipc::port_zero::allowed); }),
+              "::1:80: an IPv6 address needs brackets: [::1]:80");
+    EXPECT_EQ(message([] { (void)ipc::parse_host_port("h:0", ipc::port_zero::refused); }),
+              "h:0: port '0' is not a number from 1 to 65535");
+    EXPECT_EQ(message([] { (void)ipc::parse_unix_addr(""); }), "empty socket path");
+    EXPECT_EQ(message([] { (void)ipc::parse_unix_addr(std::string(108, 'x')); }),
+              "socket path of 108 bytes; at most 107 fit");
+    const auto* tcp4 = ipc::find_network("tcp4");
+    EXPECT_EQ(
+        message([&] { (void)ipc::parse_numeric_addr(*tcp4, "[::1]:7", ipc::resolve_for::dial); }),
+        "[::1]:7: ::1 is not an IPv4 address, as network tcp4 needs");
+    // The wrappers put the option's name in front, as before.
+    EXPECT_EXIT((void)ipc::resolve(*tcp4, "--connect", "[::1]:7", ipc::resolve_for::dial),
+                testing::ExitedWithCode(2),
+                "^[a-z_]+: --connect \\[::1\\]:7: ::1 is not an IPv4 address, as network tcp4 "
+                "needs\nRun with --help for more.\n$");
+    EXPECT_EXIT((void)ipc::unix_addr("--listen", ""), testing::ExitedWithCode(2),
+                "^[a-z_]+: --listen: empty socket path\n");
+}
+
+TEST(Net, NumericAddressesNeedNoLookup) {
+    const auto* tcp = ipc::find_network("tcp");
+    const auto* unix_net = ipc::find_network("unix");
+    auto a = ipc::parse_numeric_addr(*tcp, "127.0.0.1:80", ipc::resolve_for::dial);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(ipc::addr_string(*a), "127.0.0.1:80");
+    a = ipc::parse_numeric_addr(*tcp, ":0", ipc::resolve_for::listen);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(ipc::addr_string(*a), "[::]:0");
+    EXPECT_FALSE(ipc::parse_numeric_addr(*tcp, "localhost:80", ipc::resolve_for::dial));
+    EXPECT_FALSE(ipc::parse_numeric_addr(*tcp, ":80", ipc::resolve_for::dial));  // this host
+    a = ipc::parse_numeric_addr(*unix_net, "@echo", ipc::resolve_for::listen);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(ipc::addr_string(*a), "@echo");
+}
+
+TEST(Clock, MillisecondsUntilADeadlineRoundUp) {
+    EXPECT_EQ(ipc::ms_until(ipc::never), -1);
+    EXPECT_EQ(ipc::deadline_after(0s), ipc::never);
+    EXPECT_EQ(ipc::ms_until(ipc::steady::now() - 1s), 0);
+    const int ms = ipc::ms_until(ipc::steady::now() + 1500us);
+    EXPECT_GE(ms, 1);
+    EXPECT_LE(ms, 2);
+}
+
+TEST(Clock, RealtimeDeadlineIsNowPlusTheTimeoutNormalised) {
+    timespec before{};
+    ASSERT_EQ(::clock_gettime(CLOCK_REALTIME, &before), 0);
+    const timespec t = ipc::realtime_after(2500ms);
+    EXPECT_GE(t.tv_nsec, 0);
+    EXPECT_LT(t.tv_nsec, 1'000'000'000);
+    const auto ns = [](const timespec& x) { return x.tv_sec * 1'000'000'000LL + x.tv_nsec; };
+    EXPECT_GE(ns(t) - ns(before), 2'500'000'000LL);
+    EXPECT_LT(ns(t) - ns(before), 3'500'000'000LL);
+}
+
+TEST(PosixName, OneFileNameWithItsSlash) {
+    EXPECT_EQ(ipc::posix_ipc_name("note"), "/note");
+    EXPECT_EQ(ipc::posix_ipc_name("/note"), "/note");
+    EXPECT_EQ(ipc::posix_ipc_name(std::string(255, 'a')), "/" + std::string(255, 'a'));
+    for (const char* bad : {"", "/", ".", "/..", "a/b", "//a"}) {
+        EXPECT_THROW((void)ipc::posix_ipc_name(bad), std::invalid_argument) << bad;
+    }
+    EXPECT_THROW((void)ipc::posix_ipc_name(std::string(256, 'a')), std::invalid_argument);
+    EXPECT_THROW((void)ipc::posix_ipc_name(std::string(252, 'a'), 251), std::invalid_argument);
+    EXPECT_THROW((void)ipc::posix_ipc_name(std::string("a\0b", 3)), std::invalid_argument);
+    try {
+        (void)ipc::posix_ipc_name("a/b");
+    } catch (const std::invalid_argument& e) {
+        EXPECT_STREQ(e.what(),
+                     "'a/b' is not a POSIX IPC name (no '/' after the first): one file name of "
+                     "at most 255 bytes, like 'note' or '/note'");
+    }
+}
+
 }  // namespace
+
+TEST(Text, QuotedAsGoPrintsPercentQ) {
+    EXPECT_EQ(ipc::quoted("hello\n"), "\"hello\\n\"");
+    EXPECT_EQ(ipc::quoted(std::string_view("a\tb\r\"\\\0\xff", 8)),
+              "\"a\\tb\\r\\\"\\\\\\x00\\xff\"");
+    EXPECT_EQ(ipc::quoted(""), "\"\"");
+}
+
+TEST(Text, QuotedCutsLongTextAndSaysSo) {
+    EXPECT_EQ(ipc::quoted("abcdef", 3), "\"abc\"...");
+    EXPECT_EQ(ipc::quoted("abc", 3), "\"abc\"");
+}

@@ -21,7 +21,8 @@ namespace ipc {
 // Adds --version, -x/--explain (narrate each system call on stderr) and an example footer.
 void setup(CLI::App& app, std::string_view example);
 
-// Parses the command line. --help and --version print and exit 0; anything else wrong
+// Parses the command line. --help and --version print through ipc::print (so a failed write is
+// reported, exit 1) and exit 0; anything else wrong
 // is a usage error: one line naming it, "Run with --help for more.", exit 2.
 void parse(CLI::App& app, int argc, char** argv);
 

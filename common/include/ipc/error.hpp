@@ -5,8 +5,11 @@
 //   usage_error("...")     prints "tool: ..." and "Run with --help for more.", exits 2
 #pragma once
 
+#include <fmt/format.h>
+
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace ipc {
 
@@ -35,6 +38,16 @@ void complain(std::string_view message);
 // Prints "tool: call: strerror (ENAME)" and returns, for a tool that goes on. Keeps errno.
 void warn(std::string_view call);
 void warn_en(int err, std::string_view call);
+
+// The same two with the message formatted: ipc::complain("{} connections refused", n).
+template <typename... Args>
+[[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) {
+    fail(std::string_view(fmt::format(format, std::forward<Args>(args)...)));
+}
+template <typename... Args>
+void complain(fmt::format_string<Args...> format, Args&&... args) {
+    complain(std::string_view(fmt::format(format, std::forward<Args>(args)...)));
+}
 
 // Prints "tool: message" and "Run with --help for more." on stderr and exits 2.
 [[noreturn]] void usage_error(std::string_view message);

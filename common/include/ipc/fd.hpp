@@ -1,4 +1,4 @@
-// ipc/fd.hpp: owning and borrowed file descriptors, and the pairs pipe(2) and socketpair(2) make.
+// ipc/fd.hpp: an owned file descriptor, and the pairs pipe(2) and socketpair(2) make.
 #pragma once
 
 #include <utility>
@@ -34,18 +34,6 @@ class unique_fd {
 
   private:
     int fd_ = -1;  // -1 when empty
-};
-
-// borrowed_fd names a descriptor someone else owns: it never closes it.
-class borrowed_fd {
-  public:
-    constexpr explicit borrowed_fd(int fd) noexcept : fd_(fd) {}
-    borrowed_fd(const unique_fd& owner) noexcept
-        : fd_(owner.get()) {}  // NOLINT: lending is implicit
-    [[nodiscard]] constexpr int get() const noexcept { return fd_; }
-
-  private:
-    int fd_;
 };
 
 // Both ends of a pipe(2): bytes written to `write` come out of `read`.
