@@ -12,12 +12,12 @@ step "进程的衍生 · every process has a parent, up to pid 1" \
 
 step "进程的状态 · R S D T Z, and why never X" \
     'procinfo states' \
-    "each letter is read back from /proc/PID/stat; T after SIGSTOP, S again after SIGCONT; Z until waitpid()."
+    "each letter is read back from /proc/PID/stat; T after SIGSTOP, S again after SIGCONT; Z until waitpid(). Source: procinfo/states.cpp."
 
 step "进程的衍生 · an orphan is adopted" \
     'procinfo orphan; echo; procinfo orphan --subreaper' \
-    "the grandchild's ppid changes when its parent exits: to pid 1, or to the nearest subreaper (the tool itself)."
+    "the grandchild's ppid changes when its parent exits: to pid 1, or to the nearest subreaper (the tool itself). Source: procinfo/orphan.cpp."
 
 step "进程的衍生 · fork() and copy-on-write" \
     'procinfo fork' \
-    "the same virtual address in both processes, but after the child's write two different values (and frames)."
+    "the same virtual address in both processes, but after the child's write two different values (and frames). Source: procinfo/fork.cpp."
