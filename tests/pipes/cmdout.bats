@@ -14,7 +14,7 @@ bats_require_minimum_version 1.5.0
     assert_equal "${lines[3]}" 'read 4: 5 bytes "lang."'
     assert_line --index 4 --regexp '^read 5: EOF'
     assert_equal "${#lines[@]}" 5
-    assert_equal "$stderr" "cmdout: echo: 20 bytes in 4 reads; exit status 0"
+    assert_equal "$stderr" "cmdout: echo: 20 bytes in 4 reads; exited 0"
 }
 
 @test "--chunk escapes bytes that are not printable, as Go's %q does" {
@@ -28,7 +28,7 @@ bats_require_minimum_version 1.5.0
     run --separate-stderr "$TOOL" -- printf 'one\ntwo\n'
     assert_success
     assert_output $'one\ntwo'
-    assert_equal "$stderr" "cmdout: printf: 8 bytes in 1 read; exit status 0"
+    assert_equal "$stderr" "cmdout: printf: 8 bytes in 1 read; exited 0"
 }
 
 @test "10 MB from head -c 10M /dev/urandom arrives whole, with no deadlock" {
@@ -48,7 +48,7 @@ bats_require_minimum_version 1.5.0
     assert_line --index 1 'line 2: beta'
     assert_line --index 2 'line 3: '
     assert_line --index 3 'line 4 (no newline): gamma'
-    assert_equal "$stderr" "cmdout: printf: 4 lines, 17 bytes in 1 read; exit status 0"
+    assert_equal "$stderr" "cmdout: printf: 4 lines, 17 bytes in 1 read; exited 0"
 }
 
 @test "--lines: a line longer than the buffer comes out in parts marked isPrefix, all of it" {
@@ -84,7 +84,7 @@ bats_require_minimum_version 1.5.0
     run --separate-stderr "$TOOL" -- sh -c 'echo before; kill -TERM $$'
     assert_failure 143
     assert_output before
-    assert_equal "$stderr" "cmdout: sh: 7 bytes in 1 read; killed by SIGTERM (exit 143)"
+    assert_equal "$stderr" "cmdout: sh: 7 bytes in 1 read; killed by SIGTERM (143)"
 }
 
 @test "a command not found: 127 and a clear message" {
@@ -147,4 +147,24 @@ bats_require_minimum_version 1.5.0
     [[ $stderr =~ \]\ read\([0-9]+,\ 8\)\ =\ 3 ]]
     [[ $stderr =~ \]\ read\([0-9]+,\ 8\)\ =\ 0 ]]
     [[ $stderr =~ \]\ waitpid\([0-9]+\) ]]
+}
+
+@test "stdout full or closed: exit 1 and one line on stderr, never an abort (each mode, --help, --version)" {
+    local args
+    for args in "--chunk 100 -- seq 1 1000" "--lines -- seq 1 1000" "-- seq 1 100000" --help --version; do
+        # shellcheck disable=SC2086 # $args is split into words on purpose
+        run --separate-stderr bash -c '"$TOOL" '"$args"' >/dev/full'
+        assert_failure 1
+        assert_equal "$stderr" "cmdout: write(stdout): No space left on device (ENOSPC)"
+        run --separate-stderr bash -c '"$TOOL" '"$args"' >&-'
+        assert_failure 1
+        assert_equal "$stderr" "cmdout: write(stdout): Bad file descriptor (EBADF)"
+    done
+}
+
+@test "started with SIGPIPE ignored, a reader that stops early is EPIPE, reported, exit 1" {
+    # (yes inherits the ignored SIGPIPE too: its own complaint goes to /dev/null.)
+    run --separate-stderr bash -c 'trap "" PIPE; "$TOOL" -- sh -c "yes 2>/dev/null" | head -n 1; echo "status ${PIPESTATUS[0]}"'
+    assert_output $'y\nstatus 1'
+    assert_equal "$stderr" "cmdout: write(stdout): Broken pipe (EPIPE)"
 }

@@ -1,7 +1,11 @@
 #!/usr/bin/env bats
-# pipecmp: pipe(2) next to mem_pipe. No timing is asserted (benchmarks belong to tests/perf/),
-# and neither is tearing of pipe(2) writes above PIPE_BUF: a given run may tear none.
+# shellcheck disable=SC2154 # $stderr is set by bats' run --separate-stderr
+# pipecmp: pipe(2) next to mem_pipe. No timing is asserted (the benchmark that was `pipecmp
+# bench` is `ipcbench pipe`, tests/bench/ipcbench.bats), and neither is tearing of pipe(2) writes
+# above PIPE_BUF: a given run may tear none.
 load ../helpers/ipc
+
+bats_require_minimum_version 1.5.0
 
 # --- atomic ---
 
@@ -74,63 +78,6 @@ load ../helpers/ipc
     assert_line --partial "is killed: status 141"
 }
 
-# --- bench ---
-
-@test "bench: every path moves the bytes and the checksum matches" {
-    run "$TOOL" bench --size 4M --chunk 64K
-    assert_success
-    assert_line --regexp '^4 MiB in 64 KiB chunks; cpu any; mem_pipe wait adaptive$'
-    assert_line --regexp '^memcpy, 1 thread +[0-9.]+ +100% +[0-9]+  ok$'
-    assert_line --regexp '^pipe\(2\), 2 processes +[0-9.]+ +[0-9]+% +[0-9]+  ok$'
-    assert_line --regexp '^pipe\(2\), 2 threads +[0-9.]+ +[0-9]+% +[0-9]+  ok$'
-    assert_line --regexp '^mem_pipe adaptive +[0-9.]+ +[0-9]+% +[0-9]+  ok$'
-    refute_line --partial "mem_pipe block"
-}
-
-@test "bench --wait all: one mem_pipe run per wait mode" {
-    run "$TOOL" bench --size 4M --wait all
-    assert_success
-    assert_line --partial "mem_pipe wait all"
-    assert_line --regexp '^mem_pipe block +[0-9.]+ +[0-9]+% +[0-9]+  ok$'
-    assert_line --regexp '^mem_pipe spin +[0-9.]+ +[0-9]+% +[0-9]+  ok$'
-    assert_line --regexp '^mem_pipe adaptive +[0-9.]+ +[0-9]+% +[0-9]+  ok$'
-}
-
-@test "bench: a size that is not a multiple of the chunk, and tiny chunks" {
-    run "$TOOL" bench --size 100001 --chunk 1000
-    assert_success
-    refute_output --partial MISMATCH
-    run "$TOOL" bench --size 3333 --chunk 7 --wait block
-    assert_success
-    refute_output --partial MISMATCH
-}
-
-@test "bench: every wait mode and every CPU placement" {
-    for wait in block spin adaptive; do
-        run "$TOOL" bench --size 2M --wait "$wait" --cpu same
-        assert_success
-        assert_line --partial "cpu same; mem_pipe wait $wait"
-        assert_line --regexp "^mem_pipe $wait .* ok\$"
-    done
-    if (($(nproc) >= 2)); then
-        run "$TOOL" bench --size 2M --cpu split
-        assert_success
-        assert_line --regexp '^mem_pipe adaptive .* ok$'
-    else
-        run "$TOOL" bench --size 2M --cpu split
-        assert_failure 1
-        assert_output --partial "--cpu split needs two CPUs"
-    fi
-}
-
-@test "bench --json prints one object with four checked results" {
-    run "$TOOL" bench --size 2M --chunk 16K --json
-    assert_success
-    assert_output --regexp '^\{"size": 2097152, "chunk": 16384, "wait": "adaptive", "cpu": "any", "results": \[.*\]\}$'
-    assert_equal "$(grep -o '"checksum_ok": true' <<<"$output" | wc -l)" 4
-    assert_output --partial '"path": "mem_pipe adaptive"'
-}
-
 # --- usage errors ---
 
 @test "no subcommand is a usage error" {
@@ -139,15 +86,9 @@ load ../helpers/ipc
 }
 
 @test "bad option values are usage errors" {
-    run "$TOOL" bench --wait sometimes
-    assert_usage_error "--wait"
-    run "$TOOL" bench --cpu elsewhere
-    assert_usage_error "--cpu"
-    run "$TOOL" bench --chunk 0
-    assert_usage_error "--chunk"
-    run "$TOOL" bench --size 0
+    run "$TOOL" atomic --size 0
     assert_usage_error "--size"
-    run "$TOOL" bench --size lots
+    run "$TOOL" atomic --size lots
     assert_usage_error "invalid size 'lots'"
     run "$TOOL" atomic --writers 0
     assert_usage_error "--writers"
@@ -155,16 +96,40 @@ load ../helpers/ipc
     assert_usage_error "--writers"
     run "$TOOL" atomic --read 0
     assert_usage_error "--read"
+    run "$TOOL" atomic --read 65M
+    assert_usage_error "--read"
 }
 
-@test "--help explains each subcommand" {
+@test "bench has moved: a usage error that names ipcbench pipe, whatever follows it" {
+    run "$TOOL" bench
+    assert_usage_error "ipcbench pipe"
+    run "$TOOL" bench --size 4M --wait all --json
+    assert_usage_error "ipcbench pipe"
+    run "$TOOL" bench --help
+    assert_usage_error "ipcbench pipe"
+}
+
+@test "--help explains each subcommand, and where the benchmark went" {
     run "$TOOL" --help
     assert_success
     assert_output --partial "atomic"
     assert_output --partial "close"
     assert_output --partial "bench"
-    run "$TOOL" bench --help
+    assert_output --partial "ipcbench pipe"
+    run "$TOOL" atomic --help
     assert_success
-    assert_output --partial "--wait"
-    assert_output --partial "sched_setaffinity"
+    assert_output --partial "--writers"
+    assert_output --partial "PIPE_BUF"
+}
+
+@test "stdout full or closed: exit 1 and one line on stderr (atomic, close, --help, --version)" {
+    for args in "atomic --writers 2 --size 1K --rounds 2" close --help --version; do
+        # shellcheck disable=SC2086 # $args is split into words on purpose
+        run --separate-stderr bash -c '"$TOOL" '"$args"' >/dev/full'
+        assert_failure 1
+        assert_equal "$stderr" "pipecmp: write(stdout): No space left on device (ENOSPC)"
+        run --separate-stderr bash -c '"$TOOL" '"$args"' >&-'
+        assert_failure 1
+        assert_equal "$stderr" "pipecmp: write(stdout): Bad file descriptor (EBADF)"
+    done
 }

@@ -289,3 +289,28 @@ same_as_bash_all_modes() {
     assert_line --regexp 'fcntl\([0-9]+, F_SETPIPE_SZ, 262144\): the pipe holds --buffer$'
     [ "$(grep -c 'F_SETPIPE_SZ' <<<"$output")" -eq 4 ]
 }
+
+@test "stdout full or closed: --help and --version exit 1 with one line on stderr" {
+    for args in --help --version; do
+        run --separate-stderr bash -c '"$TOOL" '"$args"' >/dev/full'
+        assert_failure 1
+        assert_equal "$stderr" "pipeline: write(stdout): No space left on device (ENOSPC)"
+        run --separate-stderr bash -c '"$TOOL" '"$args"' >&-'
+        assert_failure 1
+        assert_equal "$stderr" "pipeline: write(stdout): Bad file descriptor (EBADF)"
+    done
+}
+
+@test "stdout full or closed: the last stage's write fails, it says so, and its status is the pipeline's" {
+    for mode in "" --relay --splice; do  # --relay and --splice also say what they relayed
+        run --separate-stderr bash -c '"$TOOL" '"$mode"' -- echo hi "|" cat >/dev/full'
+        assert_failure 1
+        grep -qx "cat: write error: No space left on device" <<<"$stderr"
+        if [[ -z $mode ]]; then assert_equal "$stderr" "cat: write error: No space left on device"; fi
+        # Closed, stdout is /dev/null opened read-only (ipc::start): a write to it is EBADF, as to
+        # a closed descriptor, and no pipe of ours can land on fd 1 meanwhile.
+        run --separate-stderr bash -c '"$TOOL" '"$mode"' -- echo hi "|" cat >&-'
+        assert_failure 1
+        grep -qx "cat: write error: Bad file descriptor" <<<"$stderr"
+    done
+}

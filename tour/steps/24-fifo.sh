@@ -10,11 +10,3 @@ step "管道 · 命名管道: mkfifo, a reader, a writer" \
 step "管道 · the notes' tee example" \
     'printf "12345\n" >src.log && mkfifo -m 644 notes.fifo && { tee dst.log <notes.fifo & fifo write notes.fifo <src.log; wait; } && cat dst.log' \
     "tee copies what came through the FIFO to dst.log and to its stdout: the data moved only once both ends were open."
-
-step "管道 · the rules of FIFOs, each one happening" \
-    'fifo demo' \
-    "1-2: an open sleeps (seen in /proc) until the other end comes; 6: EPIPE, or death by SIGPIPE; 7-8: only writes up to PIPE_BUF are atomic."
-
-step "管道 · tearing depends on the reader" \
-    "fifo demo --read-size 64K | grep '^8\\.'" \
-    "a reader that empties the 64 KiB pipe in one read lets 64 KiB writes in whole (in these runs); compare rule 8 above."

@@ -14,7 +14,3 @@ step "管道 · PIPE_BUF" \
 step "管道 · Close and CloseWithError" \
     'pipecmp close' \
     "pipe(2) speaks in end of file, EPIPE and SIGPIPE (status 141); mem_pipe in return values: EOF, closed pipe, or the error you chose."
-
-step "管道 · one copy, no buffer" \
-    'pipecmp bench --size 64M --wait all' \
-    "pipe(2) copies each byte twice through the kernel, mem_pipe once; 'sleeps' counts the wakeups each way of waiting pays for. The checksum column proves the bytes arrived."
