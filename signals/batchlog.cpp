@@ -1,10 +1,9 @@
 // batchlog: a log service that writes lines in batches and loses none of them when stopped.
 // Usage: batchlog [--batch N] [--out FILE] [--fsync] [--max-line SIZE] [--no-flush-on-signal]
-//                 [--generate RATE [--count N]]   (lines from stdin unless --generate)
+//                 [--generate RATE [--count N]] [-x]   (lines from stdin unless --generate)
 // Demonstrates "一个例子" (signals-and-graceful-restart.md): a logger that writes every 200 lines
-// must write its partial batch on SIGINT, SIGTERM, SIGHUP or SIGQUIT. Here those signals are
-// blocked and read from a signalfd in the same poll() as the input, so a signal is acted on only
-// between two steps, never in the middle of one: no line read can be lost or written twice.
+// must write its partial batch on SIGINT, SIGTERM, SIGHUP or SIGQUIT. They are blocked and read
+// from a signalfd in the poll() that waits for input: acted on between two steps, never inside.
 // Try: batchlog --generate 1000 --out log.txt & sleep 1; kill $!; wc -l log.txt
 // See also: sigrecv (the same signals, shown), sigsend (send them), siglist
 #include <fcntl.h>
@@ -26,12 +25,15 @@
 #include <vector>
 
 #include "ipc/cli.hpp"
+#include "ipc/clock.hpp"
 #include "ipc/error.hpp"
 #include "ipc/explain.hpp"
 #include "ipc/fd.hpp"
 #include "ipc/io.hpp"
+#include "ipc/output.hpp"
 #include "ipc/signals.hpp"
 #include "ipc/units.hpp"
+#include "line_buffer.hpp"
 
 namespace {
 
@@ -111,73 +113,29 @@ void write_batch(sink& out, std::string_view held, std::size_t size, std::uint64
     }
 }
 
-// Lines read and not yet written, in order: buf[begin, end). The bytes in [begin, scanned)
-// have been looked at: `lines` complete lines, the last one ending just before `line_start`.
-// Invariant: every byte read is either here or already in the sink, exactly once.
-class pending {
-  public:
-    std::string_view held() const { return {buf_.data() + begin_, end_ - begin_}; }
+using signals::line_buffer;  // what was read and not yet written (line_buffer.hpp)
 
-    // Room for at least `size` more bytes at the end; fill it, then commit() what was put there.
-    char* space(std::size_t size) {
-        if (begin_ == end_) begin_ = end_ = scanned_ = line_start_ = 0;
-        if (buf_.size() - end_ < size && begin_ > 0) {  // slide what is held to the front
-            std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
-            end_ -= begin_;
-            scanned_ -= begin_;
-            line_start_ -= begin_;
-            begin_ = 0;
-        }
-        if (buf_.size() - end_ < size) buf_.resize(std::max(buf_.size() * 2, end_ + size));
-        return buf_.data() + end_;
+// Writes every full batch of --batch lines held, each with one write(2). Stops the program at
+// a line longer than --max-line, after writing the lines before it.
+void write_full_batches(line_buffer& held, sink& out, const options& opt) {
+    while (const std::size_t size = held.next_batch(opt.batch, opt.max_line)) {
+        write_batch(out, held.held(), size, opt.batch);
+        held.drop(size);
     }
-    void commit(std::size_t n) { end_ += n; }
+    if (!held.too_long(opt.max_line)) return;
+    const std::size_t rest = held.held().size() - held.complete_bytes();
+    write_batch(out, held.held(), held.complete_bytes(), held.complete_lines());
+    ipc::fail(
+        "line {} is longer than --max-line ({}): stopped after writing the {} lines before it; "
+        "the {} bytes read from its start on are not written",
+        out.lines + 1, ipc::format_size(opt.max_line), out.lines, rest);
+}
 
-    // Writes every full batch of `batch` lines, each with one write(2). Stops the program if a
-    // line is longer than max_line, after writing the lines before it.
-    void write_full_batches(sink& out, const options& opt) {
-        while (scanned_ < end_) {
-            const auto* nl = static_cast<const char*>(
-                std::memchr(buf_.data() + scanned_, '\n', end_ - scanned_));
-            if (nl == nullptr) {
-                scanned_ = end_;
-                break;
-            }
-            const auto next = static_cast<std::size_t>(nl - buf_.data()) + 1;
-            if (next - 1 - line_start_ > opt.max_line) too_long(out, opt);
-            scanned_ = line_start_ = next;
-            if (++lines_ == opt.batch) {
-                write_batch(out, held(), scanned_ - begin_, lines_);
-                begin_ = scanned_;
-                lines_ = 0;
-            }
-        }
-        if (end_ - line_start_ > opt.max_line) too_long(out, opt);
-    }
-
-    // Writes everything held, the unfinished last line too, with one write(2).
-    void write_all(sink& out) {
-        write_batch(out, held(), end_ - begin_, count_lines(held()));
-        begin_ = end_ = scanned_ = line_start_ = 0;
-        lines_ = 0;
-    }
-
-  private:
-    [[noreturn]] void too_long(sink& out, const options& opt) {
-        write_batch(out, held(), line_start_ - begin_, lines_);
-        ipc::fail(fmt::format(
-            "line {} is longer than --max-line ({}): stopped after writing the {} lines before "
-            "it; the {} bytes read from its start on are not written",
-            out.lines + 1, ipc::format_size(opt.max_line), out.lines, end_ - line_start_));
-    }
-
-    std::vector<char> buf_;
-    std::size_t begin_ = 0;       // first byte not yet written
-    std::size_t end_ = 0;         // one past the last byte read
-    std::size_t scanned_ = 0;     // bytes before this were searched for newlines
-    std::size_t line_start_ = 0;  // where the line after the last newline found starts
-    std::uint64_t lines_ = 0;  // complete lines in [begin, scanned): reaches opt.batch, is written
-};
+// Writes everything held, the unfinished last line too, with one write(2).
+void write_everything(line_buffer& held, sink& out) {
+    write_batch(out, held.held(), held.held().size(), count_lines(held.held()));
+    held.drop(held.held().size());
+}
 
 // Blocks the stop signals (so they wait, pending, instead of interrupting anything) and returns
 // a signalfd that becomes readable when one is pending. Also ignores SIGPIPE: a sink whose
@@ -203,8 +161,12 @@ sink open_sink(const options& opt) {
     sink out;
     out.fsync = opt.fsync;
     if (!opt.out.empty()) {
-        out.owned.reset(::open(opt.out.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
-        if (!out.owned) ipc::die(fmt::format("open({})", opt.out));
+        int fd = -1;  // open(2) of a FIFO waits for a reader: a signal may interrupt it
+        while ((fd = ::open(opt.out.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) ==
+                   -1 &&
+               errno == EINTR) {}
+        if (fd == -1) ipc::die(fmt::format("open({})", opt.out));
+        out.owned.reset(fd);
         out.fd = out.owned.get();
         out.name = opt.out;
         ipc::explain("open({}, O_WRONLY|O_APPEND|O_CREAT) = {}", opt.out, out.fd);
@@ -220,33 +182,33 @@ sink open_sink(const options& opt) {
     return out;
 }
 
-// close(2) of a file can be the first to report a failed write-back (NFS, some disks).
+// close(2) of a file can be the first to report a failed write-back (NFS, some disks). EINTR
+// is no such report, and close is never retried: the descriptor is gone either way.
 void close_sink(sink& out) {
     if (!out.owned) return;
-    if (::close(out.owned.release()) == -1) ipc::die(fmt::format("close({})", out.name));
+    if (::close(out.owned.release()) == -1 && errno != EINTR) {
+        ipc::die(fmt::format("close({})", out.name));
+    }
 }
 
-void report_unfinished(std::size_t tail) {
-    if (tail == 0) return;
-    ipc::complain(fmt::format(
-        "the last line had no newline yet: its {} bytes were written as they came", tail));
-}
-
-// The end of the input: everything read is written. Returns the exit status.
-int finish_at_eof(pending& held, sink& out) {
+// Writes everything held, the unfinished last line too, closes the sink, and says so on stderr:
+// "flushed 37 pending lines on SIGTERM (from pid 42); 237 lines written in all".
+void flush_all(line_buffer& held, sink& out, std::string_view before, std::string_view after) {
     const auto lines = count_lines(held.held());
     const auto tail = unfinished_bytes(held.held());
-    held.write_all(out);
+    write_everything(held, out);
     close_sink(out);
-    ipc::complain(fmt::format("end of input: flushed {} pending lines; {} lines written in all",
-                              lines, out.lines));
-    report_unfinished(tail);
-    return 0;
+    ipc::complain("{}flushed {} pending lines{}; {} lines written in all", before, lines, after,
+                  out.lines);
+    if (tail > 0) {
+        ipc::complain("the last line had no newline yet: its {} bytes were written as they came",
+                      tail);
+    }
 }
 
 // A stop signal is pending: take it, then write what is held (or, with --no-flush-on-signal,
 // show the notes' bug: drop it, and say how much was lost). Returns the exit status.
-int finish_on_signal(int sfd, pending& held, sink& out, const options& opt) {
+int finish_on_signal(int sfd, line_buffer& held, sink& out, const options& opt) {
     signalfd_siginfo si{};
     if (ipc::read_some(sfd, &si, sizeof si) != static_cast<ssize_t>(sizeof si)) {
         ipc::die("read(signalfd)");
@@ -256,28 +218,23 @@ int finish_on_signal(int sfd, pending& held, sink& out, const options& opt) {
     const std::string from = si.ssi_code == SI_USER || si.ssi_code == SI_QUEUE
                                  ? fmt::format(" (from pid {})", si.ssi_pid)
                                  : std::string();
-    const auto lines = count_lines(held.held());
-    const auto tail = unfinished_bytes(held.held());
-    if (!opt.flush_on_signal) {
-        close_sink(out);
-        ipc::complain(
-            fmt::format("lost {} pending lines on {}{}: read, never written "
-                        "(--no-flush-on-signal); {} lines written in all",
-                        lines, sig, from, out.lines));
-        if (tail > 0)
-            ipc::complain(fmt::format("also lost: the {} bytes of an unfinished line", tail));
-        return ipc::exit_failure;
+    if (opt.flush_on_signal) {
+        flush_all(held, out, "", fmt::format(" on {}{}", sig, from));
+        return 0;
     }
-    held.write_all(out);
     close_sink(out);
-    ipc::complain(fmt::format("flushed {} pending lines on {}{}; {} lines written in all", lines,
-                              sig, from, out.lines));
-    report_unfinished(tail);
-    return 0;
+    ipc::complain(
+        "lost {} pending lines on {}{}: read, never written (--no-flush-on-signal); {} lines "
+        "written in all",
+        count_lines(held.held()), sig, from, out.lines);
+    if (const auto tail = unfinished_bytes(held.held()); tail > 0) {
+        ipc::complain("also lost: the {} bytes of an unfinished line", tail);
+    }
+    return ipc::exit_failure;
 }
 
 // Lines from stdin until end of input or a stop signal, whichever poll() shows first.
-int copy_stdin(int sfd, pending& held, sink& out, const options& opt) {
+int copy_stdin(int sfd, line_buffer& held, sink& out, const options& opt) {
     pollfd fds[] = {{sfd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
     for (;;) {
         if (::poll(fds, 2, -1) == -1) {
@@ -293,22 +250,24 @@ int copy_stdin(int sfd, pending& held, sink& out, const options& opt) {
         if (n == -1) {
             const int err = errno;
             const std::string what = describe(held.held());
-            held.write_all(out);
+            write_everything(held, out);
             close_sink(out);
             ipc::fail(fmt::format("{}: the {} read before were written",
                                   ipc::error_text(err, "read(stdin)"), what));
         }
-        if (n == 0) return finish_at_eof(held, out);
+        if (n == 0) {
+            flush_all(held, out, "end of input: ", "");
+            return 0;
+        }
         held.commit(static_cast<std::size_t>(n));
-        held.write_full_batches(out, opt);
+        write_full_batches(held, out, opt);
     }
 }
 
 // Numbered lines (1, 2, 3...: what seq prints) at opt.rate per second, until a stop signal or
 // opt.count lines. Between two looks at the signalfd it makes at most generate_chunk lines.
-int generate(int sfd, pending& held, sink& out, const options& opt) {
-    using clock = std::chrono::steady_clock;
-    const auto start = clock::now();
+int generate(int sfd, line_buffer& held, sink& out, const options& opt) {
+    const auto start = ipc::steady::now();
     std::uint64_t next = 1;  // the number of the next line to make
     pollfd fds[] = {{sfd, POLLIN, 0}};
     for (;;) {
@@ -316,7 +275,7 @@ int generate(int sfd, pending& held, sink& out, const options& opt) {
         int timeout_ms = 0;
         if (opt.rate > 0) {
             // Line k is due (k-1)/rate seconds after the start.
-            const std::chrono::duration<double> elapsed = clock::now() - start;
+            const std::chrono::duration<double> elapsed = ipc::steady::now() - start;
             const auto made_by_now = static_cast<std::uint64_t>(elapsed.count() * opt.rate) + 1;
             due = std::min(due, made_by_now >= next ? made_by_now - next + 1 : 0);
             if (due == 0) {
@@ -333,12 +292,15 @@ int generate(int sfd, pending& held, sink& out, const options& opt) {
             fmt::format_to(std::back_inserter(lines), "{}\n", next++);
         std::memcpy(held.space(lines.size()), lines.data(), lines.size());
         held.commit(lines.size());
-        held.write_full_batches(out, opt);
-        if (opt.count > 0 && next > opt.count) return finish_at_eof(held, out);
+        write_full_batches(held, out, opt);
+        if (opt.count > 0 && next > opt.count) {
+            flush_all(held, out, "end of input: ", "");  // as if the input had ended
+            return 0;
+        }
     }
 }
 
-int run(int argc, char** argv) {
+options parse_command_line(int argc, char** argv) {
     CLI::App app{
         "The notes' log service: reads lines, writes them in batches of --batch lines with one\n"
         "write(2) each, and on SIGINT, SIGTERM, SIGHUP or SIGQUIT writes the partial batch and\n"
@@ -384,21 +346,20 @@ int run(int argc, char** argv) {
     opt.count = static_cast<std::uint64_t>(count);
     opt.flush_on_signal = !no_flush;
     opt.generate = gen->count() > 0;
-
-    // First of all, so that no signal can end us between a read and its write.
-    const ipc::unique_fd sfd = take_stop_signals();
-    sink out = open_sink(opt);
-    pending held;
-    return opt.generate ? generate(sfd.get(), held, out, opt)
-                        : copy_stdin(sfd.get(), held, out, opt);
+    return opt;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    try {
-        return run(argc, argv);
-    } catch (const std::exception& e) {  // out of memory, most likely: say so, never abort
-        ipc::fail(e.what());
-    }
+int main(int argc, char** argv) try {
+    ipc::start();
+    const options opt = parse_command_line(argc, argv);
+    // First of all, so that no signal can end us between a read and its write.
+    const ipc::unique_fd sfd = take_stop_signals();
+    sink out = open_sink(opt);
+    line_buffer held;
+    return opt.generate ? generate(sfd.get(), held, out, opt)
+                        : copy_stdin(sfd.get(), held, out, opt);
+} catch (...) {
+    return ipc::internal_error();
 }

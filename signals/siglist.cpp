@@ -1,13 +1,11 @@
 // siglist: `kill -l`, explained: every signal with its number, default action and meaning.
-// Usage: siglist [--json] [SIGNAL...]     siglist -l [SIGNAL...]   (exactly as bash's kill -l)
+// Usage: siglist [--json] [-x] [SIGNAL...]     siglist -l [SIGNAL...]   (exactly as bash's kill -l)
 // Demonstrates "信号类型" (signals-and-graceful-restart.md) and "信号" (multiprocess-ipc.md):
 // standard signals 1-31, real-time SIGRTMIN..SIGRTMAX, why 32 and 33 are missing, which two
 // signals can never be caught, and what this process inherited ignored or blocked.
 // Try: siglist; siglist TERM 9 RTMIN+2; siglist -l; nohup siglist HUP
 // See also: sigrecv (catch them), sigsend (send them), bash's kill -l
-#include <fcntl.h>
 #include <signal.h>
-#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -16,14 +14,15 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
 #include "ipc/cli.hpp"
 #include "ipc/error.hpp"
 #include "ipc/explain.hpp"
-#include "ipc/fd.hpp"
-#include "ipc/io.hpp"
+#include "ipc/output.hpp"
+#include "ipc/proc.hpp"
 #include "ipc/signals.hpp"
 
 namespace {
@@ -42,34 +41,26 @@ struct inherited {
 
 // The hex mask on the line "SigIgn:\t0000000000000006"; nullopt if the line is not there.
 std::optional<std::uint64_t> status_mask(std::string_view status, std::string_view field) {
-    auto at = status.find(fmt::format("\n{}:", field));
-    if (at == std::string_view::npos) return std::nullopt;
-    at = status.find_first_not_of(" \t", at + field.size() + 2);
-    if (at == std::string_view::npos) return std::nullopt;
+    const auto value = ipc::status_field(status, field);
     std::uint64_t mask = 0;
-    if (std::from_chars(status.data() + at, status.data() + status.size(), mask, 16).ec !=
-        std::errc{}) {
+    if (!value ||
+        std::from_chars(value->data(), value->data() + value->size(), mask, 16).ec != std::errc{}) {
         return std::nullopt;
     }
     return mask;
 }
 
+// Read after ipc::start(), which may have installed a handler for SIGPIPE: that shows in SigCgt
+// (caught), never in SigIgn or SigBlk. An inherited SIG_IGN for SIGPIPE is kept, and shown.
 inherited read_inherited() {
     inherited in;
-    ipc::unique_fd fd(::open("/proc/self/status", O_RDONLY | O_CLOEXEC));
-    if (!fd) {
-        ipc::warn("open(/proc/self/status)");
-        return in;
-    }
-    std::string status(16384, '\0');
-    const ssize_t n = ipc::read_full(fd.get(), status.data(), status.size());
-    if (n == -1) {
+    const auto status = ipc::read_proc(0, "status");
+    if (!status) {
         ipc::warn("read(/proc/self/status)");
         return in;
     }
-    status.resize(static_cast<std::size_t>(n));
-    const auto ignored = status_mask(status, "SigIgn");
-    const auto blocked = status_mask(status, "SigBlk");
+    const auto ignored = status_mask(*status, "SigIgn");
+    const auto blocked = status_mask(*status, "SigBlk");
     if (!ignored || !blocked) {
         ipc::complain("/proc/self/status has no SigIgn or SigBlk line: INHERITED unknown");
         return in;
@@ -139,7 +130,7 @@ void print_plain_list() {
         }
     }
     if (column != 0) out += '\n';
-    fmt::print("{}", out);
+    ipc::print(out);
 }
 
 // bash's `kill -l ARG...`: the bare name of a number, the number of a name.
@@ -151,9 +142,9 @@ int print_plain_lookups(const std::vector<std::string>& args) {
             ipc::complain(*why);
             status = ipc::exit_failure;
         } else if (const int n = std::get<resolved>(r).number; arg[0] >= '0' && arg[0] <= '9') {
-            fmt::print("{}\n", ipc::signal_info_of(n)->name);
+            ipc::say("{}", ipc::signal_info_of(n)->name);
         } else {
-            fmt::print("{}\n", n);
+            ipc::say("{}", n);
         }
     }
     return status;
@@ -188,7 +179,7 @@ void print_json(const std::vector<ipc::signal_info>& rows, const inherited& in) 
             s.catchable, in.known && has(in.ignored, s.number),
             in.known && has(in.blocked, s.number), json_string(s.description));
     }
-    fmt::print("{}]}}\n", out);
+    ipc::say("{}]}}", out);
 }
 
 void print_table(const std::vector<ipc::signal_info>& rows, const inherited& in) {
@@ -200,90 +191,107 @@ void print_table(const std::vector<ipc::signal_info>& rows, const inherited& in)
         out += fmt::format(row, s.number, "SIG" + s.name, ipc::action_name(s.action), yes_no,
                            yes_no, state_of(in, s.number), s.description);
     }
-    fmt::print("{}", out);
+    ipc::print(out);
 }
 
+// Under the whole table: why 32 and 33 are missing, and what the columns mean.
 void print_notes() {
+    std::string out;
     if (ipc::rt_min() > kernel_rtmin) {
         std::string missing;
         for (int n = kernel_rtmin; n < ipc::rt_min(); ++n) {
             missing += fmt::format("{}{}", n == kernel_rtmin ? "" : ", ", n);
         }
-        fmt::print(
+        out = fmt::format(
             "Not listed: {}. The kernel's real-time signals start at {}, but glibc keeps the\n"
             "first {} for its threads (cancellation, set*id), so SIGRTMIN is {} here.\n",
             missing, kernel_rtmin, ipc::rt_min() - kernel_rtmin, ipc::rt_min());
     }
-    fmt::print(
+    ipc::print(
+        out +
         "ACTION is what happens when nobody handles the signal (signal(7)). Only SIGKILL and\n"
         "SIGSTOP can be neither caught, blocked nor ignored. INHERITED is this process's own\n"
         "state, from /proc/self/status (SigIgn, SigBlk): ignored and blocked signals survive\n"
         "fork and exec, so a parent can hand them down without the child knowing.\n");
 }
 
-int run(int argc, char** argv) {
+struct options {
+    bool plain = false;  // -l: bash's kill -l
+    bool json = false;
+    std::vector<std::string> signals;  // empty: all of them
+};
+
+options parse_command_line(int argc, char** argv) {
     CLI::App app{
         "kill -l, explained: each signal's number, name, default action, whether it can be caught\n"
         "or blocked, what it means, and whether this process inherited it ignored or blocked.",
         "siglist"};
     ipc::setup(app, "siglist TERM 9 RTMIN+2      siglist -l      nohup siglist HUP");
-    bool plain = false;
-    bool json = false;
-    std::vector<std::string> args;
-    auto* list = app.add_flag("-l,--list", plain,
+    options opt;
+    auto* list = app.add_flag("-l,--list", opt.plain,
                               "Print the plain list exactly as bash's kill -l does; with SIGNALs, "
                               "each number's name or each name's number, as kill -l N does");
-    app.add_flag("--json", json, "One JSON object for scripts: rtmin, rtmax, reserved, signals[]")
+    app.add_flag("--json", opt.json,
+                 "One JSON object for scripts: rtmin, rtmax, reserved, signals[]")
         ->excludes(list);
-    app.add_option("SIGNAL", args,
+    app.add_option("SIGNAL", opt.signals,
                    "Show only these: TERM, SIGTERM, term, 15, RTMIN+2, or 143 (= 128+15, the "
                    "status of a process killed by SIGTERM)");
     ipc::parse(app, argc, argv);
+    return opt;
+}
 
-    if (plain) {
-        if (args.empty()) {
-            print_plain_list();
-            return 0;
-        }
-        return print_plain_lookups(args);
-    }
-
-    const inherited in = read_inherited();
-    int status = 0;
+// The rows to show (every signal when none is named), and a note for each exit status given.
+// A bad argument is reported at once (exit status 1); the good ones are still shown.
+struct selection {
     std::vector<ipc::signal_info> rows;
-    std::vector<std::string> status_notes;
-    if (args.empty()) rows = ipc::all_signals();
+    std::string notes;  // "143 = 128 + 15: ..." lines
+    int status = 0;
+};
+
+selection select_rows(const std::vector<std::string>& args) {
+    selection out;
+    if (args.empty()) out.rows = ipc::all_signals();
     for (const auto& arg : args) {
         const auto r = resolve(arg);
         if (const auto* why = std::get_if<std::string>(&r)) {
             ipc::complain(*why);
-            status = ipc::exit_failure;
+            out.status = ipc::exit_failure;
             continue;
         }
         const auto sig = std::get<resolved>(r);
-        rows.push_back(*ipc::signal_info_of(sig.number));
+        out.rows.push_back(*ipc::signal_info_of(sig.number));
         if (sig.from_status) {
-            status_notes.push_back(fmt::format(
+            out.notes += fmt::format(
                 "{} = 128 + {}: the status a shell reports for a process killed by {}\n", arg,
-                sig.number, ipc::signal_name(sig.number)));
+                sig.number, ipc::signal_name(sig.number));
         }
     }
-    if (json) {
-        print_json(rows, in);
-    } else if (!rows.empty()) {
-        print_table(rows, in);
-        for (const auto& note : status_notes) fmt::print("{}", note);
-        if (args.empty()) print_notes();
-    }
-    return status;
+    return out;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    try {
-        return run(argc, argv);
-    } catch (const std::exception& e) {  // out of memory, most likely: say so, never abort
-        ipc::fail(e.what());
+int main(int argc, char** argv) try {
+    ipc::start();
+    const options opt = parse_command_line(argc, argv);
+    if (opt.plain && opt.signals.empty()) {
+        print_plain_list();
+        return 0;
     }
+    if (opt.plain) return print_plain_lookups(opt.signals);
+
+    // What this process inherited: the ignored and blocked signals, from /proc/self/status.
+    const inherited in = read_inherited();
+    const selection chosen = select_rows(opt.signals);
+    if (opt.json) {
+        print_json(chosen.rows, in);
+    } else if (!chosen.rows.empty()) {
+        print_table(chosen.rows, in);
+        ipc::print(chosen.notes);
+        if (opt.signals.empty()) print_notes();
+    }
+    return chosen.status;
+} catch (...) {
+    return ipc::internal_error();
 }

@@ -1,42 +1,41 @@
 // sigrecv: receive signals and show everything the kernel records about each delivery.
-// Usage: sigrecv [--signals LIST | --all] [--stop-after N] [--block DURATION] [--watchers N] [-q]
+// Usage: sigrecv [--signals LIST | --all] [--stop-after N] [--block DURATION] [--watchers N]
+//                [-q] [-x]
 // Demonstrates "信号" in multiprocess-ipc.md (signal.Notify, signal.Stop, standard vs real-time
 // signals) and "处理信号" in signals-and-graceful-restart.md: the signals are blocked with
 // sigprocmask and read from a signalfd, so no code ever runs inside a signal handler.
 // Try: sigrecv   then, from another terminal: kill -USR1 <pid>; kill <pid>
 // See also: sigsend (sends signals, with values), siglist (the table of signals)
 #include <sys/signalfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <csignal>
 #include <cstdint>
-#include <deque>
-#include <fstream>
-#include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "channel.hpp"
 #include "ipc/cli.hpp"
+#include "ipc/clock.hpp"
 #include "ipc/error.hpp"
 #include "ipc/explain.hpp"
 #include "ipc/fd.hpp"
 #include "ipc/io.hpp"
+#include "ipc/output.hpp"
+#include "ipc/proc.hpp"
 #include "ipc/signals.hpp"
 #include "ipc/units.hpp"
 
 namespace {
-
-using clock_type = std::chrono::steady_clock;
 
 // One delivery, as the kernel recorded it when the signal was sent (signalfd_siginfo).
 struct delivery {
@@ -46,12 +45,6 @@ struct delivery {
     std::uint32_t uid = 0;
     int value = 0;  // sigqueue's value; meaningful only when code == SI_QUEUE
 };
-
-// Writes one or more whole lines to stdout with a single write(2): no stdio buffer, so a pipe
-// or a test sees each line the moment it is printed, and threads never interleave inside a line.
-void say(const std::string& text) {
-    if (!ipc::write_all(STDOUT_FILENO, text.data(), text.size())) ipc::die("write(stdout)");
-}
 
 // How the signal was sent, from si_code (sigaction(2), "The siginfo_t argument").
 std::string how_sent(const delivery& d) {
@@ -85,42 +78,6 @@ std::string describe(const delivery& d) {
                        d.pid, d.uid, how_sent(d));
 }
 
-// A watcher's own queue, like a Go channel given to signal.Notify: the dispatcher sends every
-// delivery to every channel; a closed channel ends its watcher once it is drained.
-// Unlike Go's (which drops a signal when the channel is full) it never drops one.
-class channel {
-  public:
-    void send(const delivery& d) {
-        {
-            std::lock_guard lock(mutex_);
-            queue_.push_back(d);
-        }
-        ready_.notify_one();
-    }
-    void close() {
-        {
-            std::lock_guard lock(mutex_);
-            closed_ = true;
-        }
-        ready_.notify_one();
-    }
-    // The next delivery, in order; nullopt once closed and empty.
-    std::optional<delivery> receive() {
-        std::unique_lock lock(mutex_);
-        ready_.wait(lock, [this] { return !queue_.empty() || closed_; });
-        if (queue_.empty()) return std::nullopt;
-        delivery d = queue_.front();
-        queue_.pop_front();
-        return d;
-    }
-
-  private:
-    std::mutex mutex_;  // guards queue_ and closed_
-    std::condition_variable ready_;
-    std::deque<delivery> queue_;
-    bool closed_ = false;
-};
-
 // N independent subscribers, each a thread reading its own channel.
 class watchers {
   public:
@@ -150,12 +107,15 @@ class watchers {
         std::uint64_t received = 0;
         while (auto d = ch.receive()) {
             ++received;
-            if (!quiet) say(fmt::format("watcher {} got {}\n", id, describe(*d)));
+            if (!quiet) ipc::say("watcher {} got {}", id, describe(*d));
         }
-        say(fmt::format("watcher {}: channel closed after {} deliveries\n", id, received));
+        ipc::say("watcher {}: channel closed after {} deliveries", id, received);
     }
 
-    std::vector<channel> channels_;
+    // A watcher's own queue, like a Go channel given to signal.Notify: the dispatcher sends every
+    // delivery to every channel; a closed channel ends its watcher once it is drained. Unlike
+    // Go's (which drops a signal when the channel is full) it never drops one.
+    std::vector<signals::channel<delivery>> channels_;
     std::vector<std::thread> threads_;
 };
 
@@ -163,9 +123,9 @@ class watchers {
 struct tally {
     std::array<std::uint64_t, 65> per_signal{};
     std::uint64_t total = 0;
-    clock_type::time_point first, last;
+    ipc::steady::time_point first, last;
 
-    void add(int signo, clock_type::time_point now) {
+    void add(int signo, ipc::steady::time_point now) {
         if (total++ == 0) first = now;
         last = now;
         ++per_signal[static_cast<std::size_t>(signo)];
@@ -190,7 +150,25 @@ struct tally {
     }
 };
 
-// The signals chosen on the command line, in the order given; exits 2 on a bad one.
+// One word of --signals as a signal a program can catch; exits 2 on a bad one.
+int catchable_signal(std::string_view word) {
+    const auto s = ipc::parse_signal(word);
+    if (!s)
+        ipc::usage_error(fmt::format("--signals: '{}' is not a signal (siglist shows them)", word));
+    if (*s == SIGKILL) {
+        ipc::usage_error(
+            "--signals: SIGKILL cannot be caught, blocked or ignored: the kernel always ends the "
+            "process, which is what makes kill -9 a last resort that works");
+    }
+    if (*s == SIGSTOP) {
+        ipc::usage_error(
+            "--signals: SIGSTOP cannot be caught, blocked or ignored: the kernel always stops the "
+            "process (SIGTSTP, Ctrl-Z, is the stop signal a program can catch)");
+    }
+    return *s;
+}
+
+// The signals chosen on the command line, in the order given, each once; exits 2 on a bad one.
 std::vector<int> choose_signals(const std::vector<std::string>& list, bool all) {
     std::vector<int> out;
     auto add = [&out](int s) {
@@ -203,30 +181,13 @@ std::vector<int> choose_signals(const std::vector<std::string>& list, bool all) 
         return out;
     }
     if (list.empty()) return {SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGTERM};
-    for (const auto& item : list) {
+    for (const std::string_view item : list) {
         // Each item may itself be "USR1,USR2" or "USR1 USR2".
-        std::size_t pos = 0;
-        while (pos < item.size()) {
-            const auto end = item.find_first_of(", ", pos);
-            const auto word = item.substr(pos, end == std::string::npos ? end : end - pos);
-            pos = end == std::string::npos ? item.size() : end + 1;
-            if (word.empty()) continue;
-            const auto s = ipc::parse_signal(word);
-            if (!s) {
-                ipc::usage_error(
-                    fmt::format("--signals: '{}' is not a signal (siglist shows them)", word));
-            }
-            if (*s == SIGKILL) {
-                ipc::usage_error(
-                    "--signals: SIGKILL cannot be caught, blocked or ignored: the kernel always "
-                    "ends the process, which is what makes kill -9 a last resort that works");
-            }
-            if (*s == SIGSTOP) {
-                ipc::usage_error(
-                    "--signals: SIGSTOP cannot be caught, blocked or ignored: the kernel always "
-                    "stops the process (SIGTSTP, Ctrl-Z, is the stop signal a program can catch)");
-            }
-            add(*s);
+        for (auto rest = item; !rest.empty();) {
+            const auto end = std::min(rest.find_first_of(", "), rest.size());
+            const auto word = rest.substr(0, end);
+            rest.remove_prefix(std::min(end + 1, rest.size()));
+            if (!word.empty()) add(catchable_signal(word));
         }
     }
     if (out.empty()) ipc::usage_error("--signals: the list is empty");
@@ -252,31 +213,20 @@ std::string names_of(const sigset_t& set) {
 
 // "SigQ: 5/96365" from /proc/self/status: signals queued for this real user / RLIMIT_SIGPENDING.
 std::string queued_signals() {
-    std::ifstream status("/proc/self/status");
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.starts_with("SigQ:")) return line.substr(line.find_first_not_of(" \t", 5));
-    }
-    return "?";
+    const auto status = ipc::read_proc(0, "status");
+    const auto sigq = status ? ipc::status_field(*status, "SigQ") : std::nullopt;
+    return sigq ? std::string(*sigq) : "?";
 }
 
-// Sleeps for `d` on the monotonic clock, to an absolute deadline so a retry does not drift.
-// The handled signals are blocked, so none interrupts it; EINTR is still retried.
-void sleep_for(std::chrono::nanoseconds d) {
-    timespec deadline{};
-    if (::clock_gettime(CLOCK_MONOTONIC, &deadline) == -1) ipc::die("clock_gettime");
-    const auto ns = deadline.tv_nsec + d.count() % 1'000'000'000;
-    deadline.tv_sec += static_cast<time_t>(d.count() / 1'000'000'000 + ns / 1'000'000'000);
-    deadline.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-    int err = 0;
-    while ((err = ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nullptr)) == EINTR) {
-    }
-    if (err != 0) ipc::die_en(err, "clock_nanosleep");
-}
+struct options {
+    std::vector<int> signals;           // what to receive, in the order given
+    std::uint64_t stop_after = 0;       // 0: until SIGINT or SIGTERM
+    std::chrono::nanoseconds block{0};  // keep them blocked and unread this long first
+    int watchers = 0;
+    bool quiet = false;
+};
 
-}  // namespace
-
-int main(int argc, char** argv) {
+options parse_command_line(int argc, char** argv) {
     CLI::App app{
         "Receive signals and print, for each delivery, the signal, who sent it (pid, uid), how "
         "(kill, sigqueue with its value, tgkill/raise, the terminal, the kernel). The signals "
@@ -285,12 +235,9 @@ int main(int argc, char** argv) {
         "never be caught.",
         "sigrecv"};
     ipc::setup(app, "sigrecv    (then from another terminal: kill -USR1 PID; kill PID)");
+    options opt;
     std::vector<std::string> signal_list;
     bool all = false;
-    std::uint64_t stop_after = 0;
-    std::chrono::nanoseconds block{0};
-    int watcher_count = 0;
-    bool quiet = false;
     auto* signals_opt =
         app.add_option("-s,--signals", signal_list,
                        "The signals to receive, comma or space separated, any spelling: "
@@ -299,112 +246,91 @@ int main(int argc, char** argv) {
             ->type_name("LIST");
     app.add_flag("-a,--all", all, "Receive every signal that can be caught (all but KILL and STOP)")
         ->excludes(signals_opt);
-    app.add_option("--stop-after", stop_after,
+    app.add_option("--stop-after", opt.stop_after,
                    "After N deliveries restore the default dispositions and unblock (Go's "
                    "signal.Stop): the next SIGTERM then ends the process (status 143)")
         ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}))
         ->type_name("N");
-    ipc::add_duration_option(app, "--block", block,
+    ipc::add_duration_option(app, "--block", opt.block,
                              "Keep the signals blocked (and unread) this long first, then show "
                              "what is pending: a standard signal sent 5 times is pending once, "
                              "a real-time one 5 times");
-    app.add_option("--watchers", watcher_count,
+    app.add_option("--watchers", opt.watchers,
                    "N independent subscribers (threads, each with its own queue) that each "
                    "receive every delivery, like calling signal.Notify with N channels")
         ->check(CLI::Range(1, 64))
         ->type_name("N");
-    app.add_flag("-q,--quiet", quiet,
+    app.add_flag("-q,--quiet", opt.quiet,
                  "No line per delivery: count them, print the summary at the end");
     ipc::parse(app, argc, argv);
+    opt.signals = choose_signals(signal_list, all);
+    return opt;
+}
 
-    const std::vector<int> wanted = choose_signals(signal_list, all);
+// ipc::start() gave SIGPIPE a handler that does nothing, so that a write to a reader that has
+// gone fails with EPIPE. Here every signal not taken must keep its default action, SIGPIPE too:
+// kill -PIPE ends sigrecv (141), and so does a write into a pipe nobody reads any more. A
+// SIGPIPE taken with --signals is blocked and read like the others; one inherited ignored stays.
+void default_sigpipe() {
+    struct sigaction sa {};
+    if (::sigaction(SIGPIPE, nullptr, &sa) == -1) ipc::die("sigaction(SIGPIPE)");
+    if (sa.sa_handler == SIG_IGN) return;
+    sa.sa_handler = SIG_DFL;
+    if (::sigaction(SIGPIPE, &sa, nullptr) == -1) ipc::die("sigaction(SIGPIPE, SIG_DFL)");
+}
 
-    // Block the signals first, before anything else runs: a blocked signal stays pending until
-    // we read it, and threads started later inherit the mask (the signal must be blocked in
-    // every thread, or the kernel delivers it to one that is not, with its default action).
-    sigset_t set;
-    ::sigemptyset(&set);
-    for (int s : wanted) ::sigaddset(&set, s);
-    if (::sigprocmask(SIG_BLOCK, &set, nullptr) == -1) ipc::die("sigprocmask(SIG_BLOCK)");
-    ipc::explain("sigprocmask(SIG_BLOCK, {{{}}}) = 0", names_of(wanted));
-    ipc::unique_fd sfd{::signalfd(-1, &set, SFD_CLOEXEC)};
-    if (!sfd) ipc::die("signalfd");
-    ipc::explain("signalfd(-1, {{{} signals}}, SFD_CLOEXEC) = {}", wanted.size(), sfd.get());
+// --block: the signals stay pending meanwhile; then sigpending(2) shows which.
+void hold_then_show_pending(std::chrono::nanoseconds block) {
+    ipc::say("sigrecv: blocking for {}: signals sent now stay pending",
+             ipc::format_duration(block));
+    ipc::sleep_for(block);
+    sigset_t pending;
+    if (::sigpending(&pending) == -1) ipc::die("sigpending");
+    ipc::explain("sigpending() = {{{}}}", names_of(pending));
+    ipc::say("sigrecv: pending after {}: {}; queued (SigQ, for this user/limit): {}",
+             ipc::format_duration(block), names_of(pending), queued_signals());
+}
 
-    const pid_t self = ::getpid();
-    int hint = wanted.front();
-    if (std::find(wanted.begin(), wanted.end(), SIGUSR1) != wanted.end()) hint = SIGUSR1;
-    // The first line is printed only now that the signals are blocked: once a test (or a
-    // student) sees it, sending is safe.
-    say(fmt::format("sigrecv: pid {} waiting for {} (try: kill -{} {})\n", self, names_of(wanted),
-                    ipc::signal_info_of(hint)->name, self));
-    say(
-        fmt::format("sigrecv: SIGKILL and SIGSTOP cannot be caught: kill -KILL {} always ends "
-                    "it, kill -STOP {} always stops it\n",
-                    self, self));
-
-    if (block.count() > 0) {
-        say(fmt::format("sigrecv: blocking for {}: signals sent now stay pending\n",
-                        ipc::format_duration(block)));
-        sleep_for(block);
-        sigset_t pending;
-        if (::sigpending(&pending) == -1) ipc::die("sigpending");
-        ipc::explain("sigpending() = {{{}}}", names_of(pending));
-        say(fmt::format("sigrecv: pending after {}: {}; queued (SigQ, for this user/limit): {}\n",
-                        ipc::format_duration(block), names_of(pending), queued_signals()));
-    }
-
-    std::optional<watchers> subscribers;
-    if (watcher_count > 0) subscribers.emplace(watcher_count, quiet);
-
-    tally counts;
+// Reads deliveries from the signalfd and prints them, until SIGINT or SIGTERM (returns that
+// signal) or --stop-after deliveries (returns 0).
+int receive(int sfd, const options& opt, tally& counts, std::optional<watchers>& subscribers) {
     std::array<signalfd_siginfo, 64> batch{};
     for (;;) {
         // Read several deliveries per read(2) when many are queued, but never past --stop-after:
         // what we read is consumed, and after the stop the rest must meet the default action.
         std::size_t want = batch.size();
-        if (stop_after != 0) want = std::min<std::uint64_t>(want, stop_after - counts.total);
-        const ssize_t n = ipc::read_some(sfd.get(), batch.data(), want * sizeof(signalfd_siginfo));
+        if (opt.stop_after != 0)
+            want = std::min<std::uint64_t>(want, opt.stop_after - counts.total);
+        const ssize_t n = ipc::read_some(sfd, batch.data(), want * sizeof(signalfd_siginfo));
         if (n == -1) ipc::die("read(signalfd)");
         const auto got = static_cast<std::size_t>(n) / sizeof(signalfd_siginfo);
         ipc::explain("read(signalfd) = {} deliveries", got);
 
-        const auto now = clock_type::now();
+        const auto now = ipc::steady::now();
         std::string lines;
-        int end_signal = 0;  // SIGINT or SIGTERM among them: finish this batch, then exit
+        int end_signal = 0;  // SIGINT or SIGTERM among them: finish this batch, then end
         for (std::size_t i = 0; i < got; ++i) {
             const delivery d = from_siginfo(batch[i]);
             counts.add(d.signo, now);
-            if (!quiet) lines += describe(d) + "\n";
+            if (!opt.quiet) lines += describe(d) + "\n";
             if (d.signo == SIGINT || d.signo == SIGTERM) end_signal = d.signo;
         }
-        if (!lines.empty()) say(lines);
+        ipc::print(lines);
         // The watchers speak after the dispatcher's own line.
         for (std::size_t i = 0; subscribers && i < got; ++i) {
             subscribers->send(from_siginfo(batch[i]));
         }
-
-        if (end_signal != 0) {
-            if (subscribers) subscribers->close();
-            say(fmt::format("sigrecv: {} received: exiting\n", ipc::signal_name(end_signal)));
-            say(counts.summary(quiet));
-            return 0;
-        }
-        if (stop_after != 0 && counts.total >= stop_after) break;
+        if (end_signal != 0) return end_signal;
+        if (opt.stop_after != 0 && counts.total >= opt.stop_after) return 0;
     }
+}
 
-    // --stop-after: like signal.Stop, hand every signal back to its default action.
-    if (subscribers) subscribers->close();
-    say(
-        fmt::format("sigrecv: stopped after {} deliveries: default dispositions restored and "
-                    "signals unblocked (Go's signal.Stop); kill {} now ends it by the default "
-                    "action\n",
-                    counts.total, self));
-    say(counts.summary(quiet));
+// --stop-after: like signal.Stop, hand every signal back to its default action.
+[[noreturn]] void hand_back(const options& opt, const sigset_t& set, ipc::unique_fd& sfd) {
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     ::sigemptyset(&dfl.sa_mask);
-    for (int s : wanted) {
+    for (int s : opt.signals) {
         // The disposition may have been inherited as SIG_IGN (a shell starts background jobs
         // with SIGINT and SIGQUIT ignored): set SIG_DFL explicitly.
         if (::sigaction(s, &dfl, nullptr) == -1) {
@@ -414,6 +340,58 @@ int main(int argc, char** argv) {
     ipc::explain("sigaction(each, SIG_DFL) = 0");
     sfd.reset();
     if (::sigprocmask(SIG_UNBLOCK, &set, nullptr) == -1) ipc::die("sigprocmask(SIG_UNBLOCK)");
-    ipc::explain("sigprocmask(SIG_UNBLOCK, {{{}}}) = 0", names_of(wanted));
+    ipc::explain("sigprocmask(SIG_UNBLOCK, {{{}}}) = 0", names_of(opt.signals));
     for (;;) ::pause();  // sleeps until a signal's default action ends (or stops) the process
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+    ipc::start();
+    const options opt = parse_command_line(argc, argv);
+    default_sigpipe();
+
+    // Block the signals first, before anything else runs: a blocked signal stays pending until
+    // we read it, and threads started later inherit the mask (the signal must be blocked in
+    // every thread, or the kernel delivers it to one that is not, with its default action).
+    sigset_t set;
+    ::sigemptyset(&set);
+    for (int s : opt.signals) ::sigaddset(&set, s);
+    if (::sigprocmask(SIG_BLOCK, &set, nullptr) == -1) ipc::die("sigprocmask(SIG_BLOCK)");
+    ipc::explain("sigprocmask(SIG_BLOCK, {{{}}}) = 0", names_of(opt.signals));
+    ipc::unique_fd sfd{::signalfd(-1, &set, SFD_CLOEXEC)};
+    if (!sfd) ipc::die("signalfd");
+    ipc::explain("signalfd(-1, {{{} signals}}, SFD_CLOEXEC) = {}", opt.signals.size(), sfd.get());
+
+    // The first line is printed only now that the signals are blocked: once a test (or a
+    // student) sees it, sending is safe.
+    const pid_t self = ::getpid();
+    const bool usr1 =
+        std::find(opt.signals.begin(), opt.signals.end(), SIGUSR1) != opt.signals.end();
+    ipc::say("sigrecv: pid {} waiting for {} (try: kill -{} {})", self, names_of(opt.signals),
+             ipc::signal_info_of(usr1 ? SIGUSR1 : opt.signals.front())->name, self);
+    ipc::say(
+        "sigrecv: SIGKILL and SIGSTOP cannot be caught: kill -KILL {} always ends it, "
+        "kill -STOP {} always stops it",
+        self, self);
+    if (opt.block.count() > 0) hold_then_show_pending(opt.block);
+
+    std::optional<watchers> subscribers;
+    if (opt.watchers > 0) subscribers.emplace(opt.watchers, opt.quiet);
+    tally counts;
+    const int end_signal = receive(sfd.get(), opt, counts, subscribers);
+    if (subscribers) subscribers->close();
+    if (end_signal != 0) {
+        ipc::say("sigrecv: {} received: exiting", ipc::signal_name(end_signal));
+        ipc::print(counts.summary(opt.quiet));
+        return 0;
+    }
+    ipc::say(
+        "sigrecv: stopped after {} deliveries: default dispositions restored and signals "
+        "unblocked (Go's signal.Stop); kill {} now ends it by the default action",
+        counts.total, self);
+    ipc::print(counts.summary(opt.quiet));
+    hand_back(opt, set, sfd);
+} catch (...) {
+    return ipc::internal_error();
 }

@@ -1,20 +1,20 @@
 // sigsend: send a signal to processes, by pid or by name, safely, and say what happened.
-// Usage: sigsend SIG PID... | sigsend SIG --name NAME | sigsend -0 PID...  [--count N] [--value V]
+// Usage: sigsend SIG PID... | sigsend SIG --name NAME [--full] | sigsend -0 PID...
+//        [--count N] [--value V] [--group] [--force] [-x]   (a negative PID after --)
 // Demonstrates "发送信号" (signals-and-graceful-restart.md: kill(2), `kill -0`) and "信号" in
 // multiprocess-ipc.md: sigqueue(3) with a value, real-time signals that queue up to
 // RLIMIT_SIGPENDING, and finding a process by name from /proc instead of `ps aux | grep`.
 // Try: sigsend USR1 --name sigrecv;  sigsend RTMIN PID --count 5 --value 1
 // See also: sigrecv (shows each delivery: sender, how, value), siglist
 #include <dirent.h>
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <climits>
 #include <csignal>
 #include <cstdint>
 #include <memory>
@@ -26,12 +26,15 @@
 #include <fmt/format.h>
 
 #include "ipc/cli.hpp"
+#include "ipc/clock.hpp"
 #include "ipc/error.hpp"
 #include "ipc/explain.hpp"
 #include "ipc/fd.hpp"
-#include "ipc/io.hpp"
+#include "ipc/output.hpp"
+#include "ipc/proc.hpp"
 #include "ipc/signals.hpp"
 #include "ipc/units.hpp"
+#include "sigsend_args.hpp"
 
 extern "C" {  // glibc 2.36's <sys/pidfd.h> lacks its own extern "C" (fixed in 2.37)
 #include <sys/pidfd.h>
@@ -49,27 +52,9 @@ struct target {
                            // exits and its pid is reused before we send
 };
 
-void say(const std::string& line) {
-    if (!ipc::write_all(STDOUT_FILENO, line.data(), line.size())) ipc::die("write(stdout)");
-}
-
-// The whole of a small /proc file ("" if the process is gone). Plain open/read: a process can
-// exit between our open and our read, and then read(2) fails with ESRCH (std::ifstream would
-// throw from inside its buffer for that).
-std::string read_proc(pid_t pid, const char* file) {
-    const std::string path = fmt::format("/proc/{}/{}", pid, file);
-    const ipc::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return {};
-    std::string text;
-    char buf[4096];
-    for (;;) {
-        const ssize_t n = ipc::read_some(fd.get(), buf, sizeof buf);
-        if (n <= 0) return n == 0 ? text : std::string();  // -1: ESRCH, the process is gone
-        text.append(buf, static_cast<std::size_t>(n));
-    }
-}
+// The process's name, as the kernel keeps it (up to 15 bytes); "" once it is gone.
 std::string comm_of(pid_t pid) {
-    std::string comm = read_proc(pid, "comm");
+    std::string comm = ipc::read_proc(pid, "comm").value_or("");
     if (!comm.empty() && comm.back() == '\n') comm.pop_back();
     return comm;
 }
@@ -78,7 +63,7 @@ std::string comm_of(pid_t pid) {
 // a NAME that fits) or its argv[0]'s file name must equal NAME; with --full, NAME may appear
 // anywhere in the command line.
 bool matches(pid_t pid, const std::string& name, bool full) {
-    std::string cmdline = read_proc(pid, "cmdline");
+    std::string cmdline = ipc::read_proc(pid, "cmdline").value_or("");
     if (cmdline.empty()) return false;  // a kernel thread, a zombie, or gone
     const std::string argv0 = cmdline.substr(0, cmdline.find('\0'));
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
@@ -87,8 +72,28 @@ bool matches(pid_t pid, const std::string& name, bool full) {
            (full && cmdline.find(name) != std::string::npos);
 }
 
-// The processes that match NAME, each held by a pidfd opened *before* the match is confirmed:
-// if the process exits and its pid is reused, we signal nobody rather than the newcomer.
+// The pid a /proc entry names, or nullopt for the entries that are not a process ("self"...).
+std::optional<pid_t> pid_of(std::string_view d_name) {
+    pid_t pid = 0;
+    const auto [end, ec] = std::from_chars(d_name.data(), d_name.data() + d_name.size(), pid);
+    if (ec != std::errc{} || end != d_name.data() + d_name.size()) return std::nullopt;
+    return pid;
+}
+
+// Holds process pid by a pidfd, opened *before* the match is confirmed again: if the process
+// exits and its pid is reused, we signal nobody rather than the newcomer. nullopt if it is gone.
+std::optional<target> hold(pid_t pid, const std::string& name, bool full) {
+    ipc::unique_fd pidfd{::pidfd_open(pid, 0)};
+    if (!pidfd) {
+        if (errno == ESRCH) return std::nullopt;  // it exited meanwhile
+        ipc::die(fmt::format("pidfd_open({})", pid));
+    }
+    ipc::explain("pidfd_open({}) = {}", pid, pidfd.get());
+    if (!matches(pid, name, full)) return std::nullopt;  // the pid now belongs to someone else
+    return target{pid, comm_of(pid), std::move(pidfd)};
+}
+
+// The processes that match NAME, read from /proc, each held by a pidfd.
 std::vector<target> find_by_name(const std::string& name, bool full, bool force) {
     std::unique_ptr<DIR, int (*)(DIR*)> proc(::opendir("/proc"), ::closedir);
     if (!proc) ipc::die("opendir(/proc)");
@@ -98,54 +103,41 @@ std::vector<target> find_by_name(const std::string& name, bool full, bool force)
     for (;;) {
         errno = 0;  // readdir returns nullptr both at the end and on an error
         const dirent* entry = ::readdir(proc.get());
-        if (entry == nullptr) {
-            if (errno != 0) ipc::die("readdir(/proc)");
-            break;
-        }
-        pid_t pid = 0;
-        const std::string_view d_name = entry->d_name;
-        const auto [end, ec] = std::from_chars(d_name.data(), d_name.data() + d_name.size(), pid);
-        if (ec != std::errc{} || end != d_name.data() + d_name.size()) continue;
-        if (pid == self || pid == parent || !matches(pid, name, full)) continue;
-        if (pid == 1 && !force) {
-            ipc::complain(fmt::format("skipping pid 1 ({}): init needs --force", comm_of(1)));
+        if (entry == nullptr && errno != 0) ipc::die("readdir(/proc)");
+        if (entry == nullptr) return found;
+        const auto pid = pid_of(entry->d_name);
+        if (!pid || *pid == self || *pid == parent || !matches(*pid, name, full)) continue;
+        if (*pid == 1 && !force) {
+            ipc::complain("skipping pid 1 ({}): init needs --force", comm_of(1));
             continue;
         }
-        ipc::unique_fd pidfd{::pidfd_open(pid, 0)};
-        if (!pidfd) {
-            if (errno == ESRCH) continue;  // it exited meanwhile
-            ipc::die(fmt::format("pidfd_open({})", pid));
-        }
-        ipc::explain("pidfd_open({}) = {}", pid, pidfd.get());
-        if (!matches(pid, name, full)) continue;  // the pid now belongs to someone else
-        found.push_back({pid, comm_of(pid), std::move(pidfd)});
+        if (auto t = hold(*pid, name, full)) found.push_back(std::move(*t));
     }
-    return found;
 }
 
-// A pid from the command line, with kill(2)'s special values checked: exits 2 on a bad one.
+// A pid from the command line, with kill(2)'s special values checked (sigsend_args.cpp): exits
+// 2 on a bad one.
 target parse_target(const std::string& text, bool group, bool force) {
-    pid_t pid = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), pid);
-    if (ec != std::errc{} || end != text.data() + text.size()) {
-        ipc::usage_error(fmt::format("'{}' is not a pid", text));
-    }
-    if (pid == -1) {
-        ipc::usage_error(
-            "pid -1 means every process you may signal (for root: all but init and sigsend "
-            "itself); sigsend refuses it. Name the processes, or a process group with --group");
-    }
-    if (pid <= 0 && !group) {
-        ipc::usage_error(fmt::format(
-            "pid {} is a process group ({}); add --group if you mean every process in it", pid,
-            pid == 0 ? "sigsend's own, which includes the shell that runs it"
-                     : fmt::format("the group whose leader is {}", -pid)));
-    }
-    if (pid == 1 && !force) {
-        ipc::usage_error(fmt::format(
-            "pid 1 is init (here: {}): a signal to it can shut the system or the container "
-            "down. Add --force if you mean it",
-            comm_of(1)));
+    using sigsend_args::pid_verdict;
+    const sigsend_args::pid_arg arg = sigsend_args::parse_pid(text, group, force);
+    const pid_t pid = arg.pid;
+    switch (arg.verdict) {
+        case pid_verdict::ok: break;
+        case pid_verdict::not_a_pid: ipc::usage_error(fmt::format("'{}' is not a pid", text));
+        case pid_verdict::every_process:
+            ipc::usage_error(
+                "pid -1 means every process you may signal (for root: all but init and sigsend "
+                "itself); sigsend refuses it. Name the processes, or a process group with --group");
+        case pid_verdict::needs_group:
+            ipc::usage_error(fmt::format(
+                "pid {} is a process group ({}); add --group if you mean every process in it", pid,
+                pid == 0 ? "sigsend's own, which includes the shell that runs it"
+                         : fmt::format("the group whose leader is {}", -pid)));
+        case pid_verdict::needs_force:
+            ipc::usage_error(fmt::format(
+                "pid 1 is init (here: {}): a signal to it can shut the system or the container "
+                "down. Add --force if you mean it",
+                comm_of(1)));
     }
     return {pid, pid > 0 ? comm_of(pid) : "", ipc::unique_fd{}};
 }
@@ -156,6 +148,12 @@ std::string who(const target& t) {
     if (t.comm.empty()) return std::to_string(t.pid);
     return fmt::format("{} ({})", t.pid, t.comm);
 }
+
+// How often a full queue made us wait, and for how long in all, for the final report.
+struct queue_waits {
+    std::uint64_t times = 0;
+    std::chrono::nanoseconds waited{0};
+};
 
 // The call send_once makes, as -x and the error messages name it.
 std::string call_text(const target& t, int sig, bool queue, int value) {
@@ -211,48 +209,33 @@ void report_failure(const target& t, int sig, bool queue, int value, int err) {
                   (why.empty() ? "" : ": " + why));
 }
 
-// Sends `count` signals to one target. A real-time signal queues, and the queue is limited by
-// the receiver's RLIMIT_SIGPENDING: when it is full sigqueue fails with EAGAIN. Then we wait
-// for the receiver to drain it and retry (50us, doubling to 10ms), so no signal is lost; we give
-// up only after 10 s without progress. Returns true if every signal was sent.
-bool send_all(const target& t, int sig, bool queue, int first_value, std::uint64_t count) {
-    std::uint64_t retries = 0;
-    std::chrono::nanoseconds waited{0};
-    for (std::uint64_t k = 0; k < count; ++k) {
-        const int value = first_value + static_cast<int>(k);
-        auto pause = std::chrono::nanoseconds(50us);
-        auto stuck = std::chrono::nanoseconds(0);
-        int err = 0;
-        while ((err = send_once(t, sig, queue, value)) == EAGAIN && stuck < 10s) {
-            if (retries++ == 0) {
-                ipc::complain(
-                    fmt::format("{}'s signal queue is full (EAGAIN: RLIMIT_SIGPENDING, "
-                                "ulimit -i); waiting for it to drain and retrying",
-                                who(t)));
-            }
-            const auto before = std::chrono::steady_clock::now();
-            const timespec ts{0, static_cast<long>(pause.count())};
-            ::nanosleep(&ts, nullptr);  // an early wake-up only means an early retry
-            const auto slept = std::chrono::steady_clock::now() - before;
-            waited += slept;
-            stuck += slept;
-            pause = std::min<std::chrono::nanoseconds>(pause * 2, 10ms);
+// Sends one signal, and while the receiver's queue of real-time signals is full (EAGAIN:
+// RLIMIT_SIGPENDING) waits for it to drain and retries (50us, doubling to 10ms), so that no
+// signal is lost; gives up after 10 s without progress. Returns 0 or the errno.
+int send_patiently(const target& t, int sig, bool queue, int value, queue_waits& waits) {
+    std::chrono::nanoseconds pause = 50us;
+    std::chrono::nanoseconds stuck{0};
+    int err = 0;
+    while ((err = send_once(t, sig, queue, value)) == EAGAIN && stuck < 10s) {
+        if (waits.times++ == 0) {
+            ipc::complain(
+                "{}'s signal queue is full (EAGAIN: RLIMIT_SIGPENDING, ulimit -i); waiting for it "
+                "to drain and retrying",
+                who(t));
         }
-        if (err != 0) {
-            if (err == EAGAIN) {
-                ipc::complain(fmt::format("gave up: {}'s queue stayed full for 10s; sent {} of {}",
-                                          who(t), k, count));
-            } else {
-                report_failure(t, sig, queue, value, err);
-                if (k > 0) ipc::complain(fmt::format("sent {} of {} before that", k, count));
-            }
-            return false;
-        }
+        const auto before = ipc::steady::now();
+        ipc::sleep_for(pause);  // clock_nanosleep, EINTR-safe
+        const auto slept = ipc::steady::now() - before;
+        waits.waited += slept;
+        stuck += slept;
+        pause = std::min<std::chrono::nanoseconds>(pause * 2, 10ms);
     }
-    if (sig == 0) {
-        say(fmt::format("{} exists and may be signalled\n", who(t)));
-        return true;
-    }
+    return err;
+}
+
+// What was sent, on stdout: "sent SIGUSR1 to 1234 (sigrecv) 3 times with sigqueue values 1..3".
+void report_sent(const target& t, int sig, bool queue, int first_value, std::uint64_t count) {
+    if (sig == 0) return ipc::say("{} exists and may be signalled", who(t));
     std::string line = fmt::format("sent {} to {}", ipc::signal_name(sig), who(t));
     if (count > 1) line += fmt::format(" {} times", count);
     if (queue && count == 1) line += fmt::format(" with sigqueue value {}", first_value);
@@ -260,18 +243,47 @@ bool send_all(const target& t, int sig, bool queue, int first_value, std::uint64
         line += fmt::format(" with sigqueue values {}..{}", first_value,
                             first_value + static_cast<int>(count - 1));
     }
-    say(line + "\n");
-    if (retries > 0) {
-        ipc::complain(
-            fmt::format("the queue was full {} times; waited {} in all and retried: none lost",
-                        retries, ipc::format_duration(waited)));
+    ipc::say("{}", line);
+}
+
+// Sends `count` signals to one target, the k-th with value first_value+k. Returns true if
+// every signal was sent.
+bool send_all(const target& t, int sig, bool queue, int first_value, std::uint64_t count) {
+    queue_waits waits;
+    for (std::uint64_t k = 0; k < count; ++k) {
+        const int value = first_value + static_cast<int>(k);
+        const int err = send_patiently(t, sig, queue, value, waits);
+        if (err == EAGAIN) {
+            ipc::complain("gave up: {}'s queue stayed full for 10s; sent {} of {}", who(t), k,
+                          count);
+            return false;
+        }
+        if (err != 0) {
+            report_failure(t, sig, queue, value, err);
+            if (k > 0) ipc::complain("sent {} of {} before that", k, count);
+            return false;
+        }
+    }
+    report_sent(t, sig, queue, first_value, count);
+    if (waits.times > 0) {
+        ipc::complain("the queue was full {} times; waited {} in all and retried: none lost",
+                      waits.times, ipc::format_duration(waits.waited));
     }
     return true;
 }
 
-}  // namespace
+struct options {
+    int sig = 0;                    // 0: -0, only check
+    std::vector<std::string> pids;  // as given: checked by parse_target
+    std::string name;               // --name: find the targets in /proc
+    bool full = false;
+    std::uint64_t count = 1;
+    std::optional<int> value;  // --value: sigqueue(3) with it
+    bool group = false;        // pid 0 and -PGID allowed
+    bool force = false;        // pid 1 allowed
+};
 
-int main(int argc, char** argv) {
+options parse_command_line(int argc, char** argv) {
     CLI::App app{
         "Send a signal to processes and report each one sent. SIG is TERM, SIGTERM, term, 15 or "
         "RTMIN+3. Real-time signals (and any signal with --value) go by sigqueue(3), which "
@@ -284,77 +296,88 @@ int main(int argc, char** argv) {
         "is refused, pid 1 needs --force. Exit 1 if any target failed.",
         "sigsend"};
     ipc::setup(app, "sigsend TERM 1234    sigsend USR1 --name sigrecv    sigsend -0 1234");
-    std::vector<std::string> args;
+    options opt;
     bool check_only = false;
-    std::string name;
-    bool full = false;
-    std::uint64_t count = 1;
-    std::optional<int> value;
-    bool group = false;
-    bool force = false;
-    app.add_option("args", args,
+    app.add_option("args", opt.pids,
                    "SIG then PID...; with -0 only PIDs. Put -- before a negative PID (a process "
                    "group), as with kill: sigsend TERM --group -- -1234")
         ->type_name("SIG PID");
     app.add_flag("-0,--check", check_only,
                  "Send no signal, only check (kill(pid, 0)): does it exist, may we signal it?");
-    app.add_option("-n,--name", name,
+    app.add_option("-n,--name", opt.name,
                    "Signal every process whose name (comm) or argv[0] is NAME, found in /proc")
         ->type_name("NAME");
-    app.add_flag("-f,--full", full, "With --name: match NAME anywhere in the full command line");
-    app.add_option("-c,--count", count, "Send the signal N times (the k-th carries value V+k-1)")
+    app.add_flag("-f,--full", opt.full,
+                 "With --name: match NAME anywhere in the full command line");
+    app.add_option("-c,--count", opt.count,
+                   "Send the signal N times (the k-th carries value V+k-1)")
         ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}))
         ->type_name("N");
-    app.add_option("--value", value, "Send with sigqueue(3) carrying this int value")
+    app.add_option("--value", opt.value, "Send with sigqueue(3) carrying this int value")
         ->type_name("V");
-    app.add_flag("--group", group, "Allow pid 0 (our own group) and -PGID (a process group)");
-    app.add_flag("--force", force, "Allow pid 1 (init)");
+    app.add_flag("--group", opt.group, "Allow pid 0 (our own group) and -PGID (a process group)");
+    app.add_flag("--force", opt.force, "Allow pid 1 (init)");
     ipc::parse(app, argc, argv);
 
-    std::size_t first_pid = 0;
-    int sig = 0;
     if (!check_only) {
-        if (args.empty()) ipc::usage_error("which signal? e.g. sigsend TERM 1234 (or -0 PID)");
-        const auto parsed = ipc::parse_signal(args[0], /*allow_null=*/true);
+        if (opt.pids.empty()) ipc::usage_error("which signal? e.g. sigsend TERM 1234 (or -0 PID)");
+        const auto parsed = ipc::parse_signal(opt.pids.front(), /*allow_null=*/true);
         if (!parsed) {
-            ipc::usage_error(
-                fmt::format("'{}' is not a signal name or number (siglist lists them)", args[0]));
+            ipc::usage_error(fmt::format("'{}' is not a signal name or number (siglist lists them)",
+                                         opt.pids.front()));
         }
-        sig = *parsed;
-        first_pid = 1;
+        opt.sig = *parsed;
+        opt.pids.erase(opt.pids.begin());
     }
-    if (sig == 0 && (value || count != 1)) {
+    if (opt.sig == 0 && (opt.value || opt.count != 1)) {
         ipc::usage_error("-0 (signal 0) sends nothing: --count and --value do not apply");
     }
-    if (args.size() == first_pid && name.empty())
+    if (opt.value && !sigsend_args::values_fit(*opt.value, opt.count)) {
+        ipc::usage_error(fmt::format("--value {} --count {} would go past the largest int ({})",
+                                     *opt.value, opt.count, INT_MAX));
+    }
+    if (opt.pids.empty() && opt.name.empty())
         ipc::usage_error("no PID and no --name: whom to signal?");
-    if (full && name.empty()) ipc::usage_error("--full goes with --name");
+    if (opt.full && opt.name.empty()) ipc::usage_error("--full goes with --name");
+    return opt;
+}
 
-    // Validate every target before sending anything: a usage error must not half-happen.
+// Every target, checked before anything is sent: a usage error must not half-happen. Exits 1
+// if --name matches nothing.
+std::vector<target> choose_targets(const options& opt) {
     std::vector<target> targets;
-    for (std::size_t i = first_pid; i < args.size(); ++i) {
-        targets.push_back(parse_target(args[i], group, force));
-        if (targets.back().pid <= 0 && value) {
+    for (const auto& pid : opt.pids) {
+        targets.push_back(parse_target(pid, opt.group, opt.force));
+        if (targets.back().pid <= 0 && opt.value) {
             ipc::usage_error("--value needs sigqueue(3), which sends to one process, not a group");
         }
     }
-    if (!name.empty()) {
-        auto found = find_by_name(name, full, force);
-        if (found.empty()) {
-            ipc::complain(
-                fmt::format("no process matches '{}' (never sigsend itself nor its parent)", name));
-            return ipc::exit_failure;
-        }
-        for (auto& t : found) targets.push_back(std::move(t));
+    if (opt.name.empty()) return targets;
+    auto found = find_by_name(opt.name, opt.full, opt.force);
+    if (found.empty()) {
+        ipc::fail("no process matches '{}' (never sigsend itself nor its parent)", opt.name);
     }
+    for (auto& t : found) targets.push_back(std::move(t));
+    return targets;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+    ipc::start();
+    const options opt = parse_command_line(argc, argv);
+    const std::vector<target> targets = choose_targets(opt);
 
     // kill(2) of a real-time signal whose queue is full still succeeds, but the signal merges
     // with one already pending and its data is lost without a word: use sigqueue for them.
-    const bool queue = value.has_value() || (sig >= ipc::rt_min() && sig <= ipc::rt_max());
+    const bool queue =
+        opt.value.has_value() || (opt.sig >= ipc::rt_min() && opt.sig <= ipc::rt_max());
     bool all_ok = true;
     for (const auto& t : targets) {
         const bool use_queue = queue && t.pid > 0;  // a group can only get kill(2)
-        if (!send_all(t, sig, use_queue, value.value_or(0), count)) all_ok = false;
+        if (!send_all(t, opt.sig, use_queue, opt.value.value_or(0), opt.count)) all_ok = false;
     }
     return all_ok ? 0 : ipc::exit_failure;
+} catch (...) {
+    return ipc::internal_error();
 }

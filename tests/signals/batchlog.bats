@@ -416,3 +416,18 @@ batchlog: the last line had no newline yet: its 1 bytes were written as they cam
         bg_stop_all
     done
 }
+
+@test "stdout full or closed: exit 1 and one line, write(stdout) and what was not written" {
+    run bash -c 'seq 10 | "$1" >/dev/full' _ "$TOOL"
+    assert_failure 1
+    assert_output 'batchlog: write(stdout): No space left on device (ENOSPC): 10 lines not written (0 lines written before)'
+    run bash -c 'seq 10 | "$1" >&-' _ "$TOOL"
+    assert_failure 1
+    assert_output 'batchlog: write(stdout): Bad file descriptor (EBADF): 10 lines not written (0 lines written before)'
+    # With fd 1 closed, no descriptor batchlog opens (its signalfd first) may land on it.
+    run bash -c '"$1" --generate 1000 >&-' _ "$TOOL"
+    assert_failure 1
+    assert_output --regexp '^batchlog: write\(stdout\): Bad file descriptor \(EBADF\): [0-9]+ lines not written \(0 lines written before\)$'
+    assert_stdout_failures --help
+    assert_stdout_failures --version
+}

@@ -8,13 +8,6 @@ load ../helpers/ipc
 # "reaped PID: exit N" for each, which is how a test knows an old server is gone for good.
 # TERM to the reaper goes to its whole process group: every generation started in the test.
 setup_file() {
-    # Debian's libcpp-httplib.so is not built with -fsanitize=thread: ThreadSanitizer sees the
-    # memory it touches but not its synchronisation (e.g. its function-local statics), and would
-    # report races inside it. Races with a frame in the library are left out; ours still count.
-    if [[ ${IPC_SANITIZE:-} == thread ]]; then
-        echo "race:libcpp-httplib.so" >"$BATS_FILE_TMPDIR/tsan.supp"
-        export TSAN_OPTIONS="${TSAN_OPTIONS:-}:suppressions=$BATS_FILE_TMPDIR/tsan.supp"
-    fi
     cat >"$BATS_FILE_TMPDIR/reaper.pl" <<'PERL'
 use strict; use warnings; use POSIX ();
 $| = 1;
@@ -247,15 +240,16 @@ wait_for_in_flight() {
 @test "a kept-alive connection gets Connection: close while the old process drains" {
     start_server
     # Two requests on one connection: the first is in flight at the HUP, the second must go to a
-    # new connection, which only the new process accepts.
-    bg_start two curl -sS --fail -D "$BATS_TEST_TMPDIR/headers" "$URL/sleep?ms=1500" "$URL/"
+    # new connection, which only the new process accepts. (The first must outlast the new copy's
+    # start-up, which takes more than a second under the sanitizers on a busy machine.)
+    bg_start two curl -sS --fail -D "$BATS_TEST_TMPDIR/headers" "$URL/sleep?ms=5000" "$URL/"
     local two=$BG_PID
     wait_for_in_flight 1
     restart HUP 2
     wait_for_exit "$two" 10
     assert_equal "$BG_STATUS" 0
     run cat "$(bg_out two)"
-    assert_line "slept 1500 ms in pid $PID1, generation 1"
+    assert_line "slept 5000 ms in pid $PID1, generation 1"
     assert_line "hello from pid $NEW, generation 2"
     run tr -d '\r' <"$BATS_TEST_TMPDIR/headers"
     assert_line "Connection: close"
@@ -275,7 +269,7 @@ wait_for_in_flight() {
     child=$(sed -nE 's/^graceful: restart failed: pid ([0-9]+) .*/\1/p' "$ERR")
     run cat "$ERR"
     assert_line "graceful: IPCKIT_GRACEFUL_FAIL=exit: failing on purpose (a test hook)"
-    assert_line --regexp "^graceful: restart failed: pid $child .*\(exit status 1\); pid $PID1 keeps serving$"
+    assert_line --regexp "^graceful: restart failed: pid $child .*\(exited 1\); pid $PID1 keeps serving$"
     run ps -o stat= -p "$child"
     assert_failure
     check_load "$a" "$b"
@@ -292,7 +286,7 @@ wait_for_in_flight() {
     child=$(sed -nE "s/^pid $PID1: SIGHUP: starting generation 2 as pid ([0-9]+)\$/\\1/p" "$OUT")
     kill -HUP "$PID1"
     wait_for_line "$ERR" "^graceful: SIGHUP ignored: a restart is already under way \(pid $child\)$"
-    wait_for_line "$ERR" "^graceful: restart failed: pid $child was not ready within 1000ms \(killed by SIGKILL\); pid $PID1 keeps serving$"
+    wait_for_line "$ERR" "^graceful: restart failed: pid $child was not ready within 1000ms \(killed by SIGKILL \(137\)\); pid $PID1 keeps serving$"
     run ps -o stat= -p "$child"
     assert_failure
     run curl -sS --fail "$URL/"
@@ -306,15 +300,15 @@ wait_for_in_flight() {
     # Not executable any more: execve fails in the child, which says so through the pipe.
     chmod -x "$BATS_TEST_TMPDIR/bin/graceful"
     kill -HUP "$PID1"
-    wait_for_line "$ERR" "restart failed: pid [0-9]+ could not start \(exit status 127\); pid $PID1 keeps serving$" 20
+    wait_for_line "$ERR" "restart failed: pid [0-9]+ could not start \(exited 127\); pid $PID1 keeps serving$" 20
     run cat "$ERR"
-    assert_line --regexp "^graceful: pid [0-9]+: execve\($BATS_TEST_TMPDIR/bin/graceful\): Permission denied \(EACCES\)$"
+    assert_line "graceful: execve($BATS_TEST_TMPDIR/bin/graceful): Permission denied (EACCES)"
     # A bad upgrade: rm + create gives a new inode at the same path, as a linker does.
     rm "$BATS_TEST_TMPDIR/bin/graceful"
     printf '#!/bin/sh\necho "broken upgrade ran" >&2\nexit 3\n' >"$BATS_TEST_TMPDIR/bin/graceful"
     chmod +x "$BATS_TEST_TMPDIR/bin/graceful"
     kill -HUP "$PID1"
-    wait_for_line "$ERR" "^graceful: restart failed: pid [0-9]+ .*\(exit status 3\); pid $PID1 keeps serving$" 20
+    wait_for_line "$ERR" "^graceful: restart failed: pid [0-9]+ .*\(exited 3\); pid $PID1 keeps serving$" 20
     run cat "$ERR"
     assert_line "broken upgrade ran"
     # A good one: a wrapper that leaves a mark, then runs the real tool with fds 3 and 4 as given.
@@ -353,6 +347,25 @@ wait_for_in_flight() {
     assert_equal "$BG_STATUS" 0
     run cat "$(bg_out server2)"
     assert_line "pid $server2: SIGINT: stopped accepting, finishing 0 requests in flight"
+}
+
+@test "EINTR on every other write (strace), the loops' eventfd wake-ups too: SIGTERM still drains, exit 0" {
+    command -v strace >/dev/null || skip "strace is missing"
+    # The 1st, 3rd, 5th... write fail with EINTR: the readiness line, the SIGTERM line, and the
+    # wake-up of a loop (eventfd) among them. A lost wake-up left that loop serving: a hang.
+    # LeakSanitizer cannot run under ptrace: the dev preset's leak check is off for this run.
+    bg_start server env "ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0" strace -f -qq -o /dev/null \
+        -e trace=write -e inject=write:error=EINTR:when=1+2 "$TOOL" --listen 127.0.0.1:0 --threads 2
+    local strace_pid=$BG_PID pid
+    wait_for_line "$(bg_out server)" '^serving on '
+    pid=$(sed -nE 's/^serving on .*: pid ([0-9]+), generation 1$/\1/p' "$(bg_out server)")
+    URL="http://127.0.0.1:$(sed -nE 's/^serving on 127\.0\.0\.1:([0-9]+): .*/\1/p' "$(bg_out server)")"
+    run curl -sS --fail "$URL/"
+    assert_output "hello from pid $pid, generation 1"
+    kill -TERM "$pid"
+    wait_for_exit "$strace_pid" 20
+    assert_equal "$BG_STATUS" 0
+    assert_equal "$(tail -1 "$(bg_out server)")" "pid $pid: drained, exit 0"
 }
 
 @test "--drain-timeout: a request still running then is cut off, and the exit is still 0" {
@@ -464,6 +477,147 @@ wait_for_in_flight() {
     assert_line "[$NEW] LISTEN_PID=$NEW is this process, LISTEN_FDS=1: the socket is fd 3"
     assert_line "[$NEW] write(4, \"ready\\n\"); close(4): the old process may stop now"
     assert_line "[$PID1] read(readiness pipe) = \"ready\": pid $NEW is accepting on the same socket"
-    assert_line --regexp "^\[$PID1\] stop accepting: svr_sock_ = -1 \(no shutdown\(2\): fd [0-9]+ is shared\)$"
+    assert_line --regexp "^\[$PID1\] stop accepting: EPOLL_CTL_DEL [0-9]+ in each loop \(no shutdown\(2\): it is shared\)$"
     assert_line --regexp "^\[$PID1\] the accept loop and every connection are done; close\([0-9]+\)$"
+}
+
+# with_fd3 KIND ARGS...: run the tool as systemd would start it (LISTEN_PID = its pid,
+# LISTEN_FDS=1), with fd 3 being KIND: file, udp, tcp-unbound (not listening), closed.
+with_fd3() {
+    local kind=$1
+    shift
+    perl -MIO::Socket::INET -MPOSIX -e '
+        my $kind = shift;
+        $^F = 3;    # perl sets FD_CLOEXEC on every descriptor above $^F
+        my $s;
+        if ($kind eq "file") { open($s, "<", "/dev/null") or die "open: $!" }
+        elsif ($kind eq "udp") { $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", Proto => "udp") or die "udp: $!" }
+        elsif ($kind eq "tcp") { $s = IO::Socket::INET->new(LocalAddr => "127.0.0.1", Proto => "tcp") or die "tcp: $!" }
+        if ($kind ne "closed") { fileno($s) == 3 or POSIX::dup2(fileno($s), 3) // die "dup2: $!" }
+        else { POSIX::close(3) }
+        $ENV{LISTEN_FDS} = 1; $ENV{LISTEN_PID} = $$;
+        exec @ARGV or die "exec: $!";' "$kind" "$TOOL" "$@"
+}
+
+@test "fd 3 that is not a listening stream socket is refused: exit 1, one line" {
+    run with_fd3 file
+    assert_failure 1
+    assert_output "graceful: fd 3 (LISTEN_FDS=1) is not a socket"
+    run with_fd3 udp
+    assert_failure 1
+    assert_output "graceful: fd 3 (LISTEN_FDS=1) is a datagram (SOCK_DGRAM) socket, not a listening stream socket"
+    run with_fd3 tcp
+    assert_failure 1
+    assert_output "graceful: fd 3 (LISTEN_FDS=1) is a stream socket that is not listening"
+    run with_fd3 closed
+    assert_failure 1
+    assert_output "graceful: getsockopt(3, SO_TYPE): Bad file descriptor (EBADF)"
+}
+
+@test "stdout full or closed: exit 1 with one line, --help and --version too" {
+    local args
+    for args in "--listen 127.0.0.1:0" --help --version; do
+        # shellcheck disable=SC2086 # the words of $args are the arguments
+        run bash -c '"$@" >/dev/full' _ "$TOOL" $args
+        assert_failure 1
+        assert_output "graceful: write(stdout): No space left on device (ENOSPC)"
+        # shellcheck disable=SC2086
+        run bash -c '"$@" >&-' _ "$TOOL" $args
+        assert_failure 1
+        assert_output "graceful: write(stdout): Bad file descriptor (EBADF)"
+    done
+}
+
+@test "an exception in a server thread: 'internal error', exit 1 (IPCKIT_GRACEFUL_FAIL=throw)" {
+    start_server IPCKIT_GRACEFUL_FAIL=throw
+    run curl -sS --fail "$URL/"
+    assert_output "hello from pid $PID1, generation 1"  # the first copy ignores the hook
+    restart HUP 2 || true  # its GET / fails: the check inside restart() cannot pass
+    wait_for_line "$ERR" "^graceful: internal error: IPCKIT_GRACEFUL_FAIL=throw: a test hook$"
+    wait_for_line "$OUT" "^reaped $NEW: exit 1$"
+}
+
+# http_raw TEXT: send TEXT (with \r and \n written as such) to the server, close our sending
+# side, print what comes back until the server closes (bounded: 20 s).
+http_raw() {
+    perl -MIO::Socket::INET -e '
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => $ARGV[0]) or die "connect: $!";
+        (my $text = $ARGV[1]) =~ s/\\r/\r/g; $text =~ s/\\n/\n/g;
+        print $s $text; shutdown($s, 1);
+        local $SIG{ALRM} = sub { die "no end of answer in 20 s\n" }; alarm 20;
+        print while <$s>;' "$PORT" "$1"
+}
+
+@test "keep-alive without a cap; pipelined requests answered in order; HEAD; HTTP/1.0" {
+    start_server
+    # 300 requests on one connection: only the first one connects (cpp-httplib capped it at 5).
+    run curl -sS --fail -o /dev/null -w '%{num_connects}\n' "$URL/?n=[1-300]"
+    assert_success
+    assert_equal "$(grep -c '^1$' <<<"$output")" 1
+    assert_equal "$(grep -c '^0$' <<<"$output")" 299
+    run curl -sS -D - -o /dev/null "$URL/"
+    refute_output --partial "Keep-Alive:"
+    # Three requests in one write, the second one held for 300 ms: the answers keep their order.
+    run http_raw 'GET /sleep?ms=1 HTTP/1.1\r\nHost: x\r\n\r\nGET /sleep?ms=300 HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n'
+    assert_success
+    assert_equal "$(grep -c '^HTTP/1.1 200 OK' <<<"$output")" 3
+    assert_equal "$(grep -E '^(slept|ok:)' <<<"$output" | tr -d '\r')" \
+        "$(printf 'slept 1 ms in pid %s, generation 1\nslept 300 ms in pid %s, generation 1\nok: pid %s, generation 1, 0 requests in flight' "$PID1" "$PID1" "$PID1")"
+    local hello="hello from pid $PID1, generation 1"
+    run curl -sS -I "$URL/"
+    assert_line --partial "Content-Length: $((${#hello} + 1))"
+    refute_line --partial "hello"
+    run http_raw 'GET / HTTP/1.0\r\n\r\n'
+    assert_line --partial "Connection: close"
+    assert_line "hello from pid $PID1, generation 1"
+}
+
+@test "bad requests get their status and a closed connection; the server goes on" {
+    start_server
+    run http_raw 'GARBAGE\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n'
+    assert_line --partial "HTTP/1.1 400 Bad Request"
+    refute_line "hello from pid $PID1, generation 1"  # nothing after a bad request is read
+    run http_raw 'GET / HTTP/1.1\r\n\r\n'  # HTTP/1.1 without Host
+    assert_line --partial "HTTP/1.1 400 Bad Request"
+    run http_raw 'GET / HTTP/1.1\r\nHost : x\r\n\r\n'  # a space before the colon: smuggling bait
+    assert_line --partial "HTTP/1.1 400 Bad Request"
+    run http_raw 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi'
+    assert_line --partial "HTTP/1.1 405 Method Not Allowed"
+    assert_line --partial "Allow: GET, HEAD"
+    run http_raw 'GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'
+    assert_line --partial "HTTP/1.1 501 Not Implemented"
+    run http_raw 'GET / HTTP/3.0\r\nHost: x\r\n\r\n'
+    assert_line --partial "HTTP/1.1 505 HTTP Version Not Supported"
+    run http_raw "GET / HTTP/1.1\\r\\nHost: x\\r\\nX-Big: $(head -c 20000 /dev/zero | tr '\0' a)\\r\\n\\r\\n"
+    assert_line --partial "HTTP/1.1 431 Request Header Fields Too Large"
+    run http_raw 'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /health HTTP/1.1\r\nHost: x\r\n\r\n'
+    assert_line "hello from pid $PID1, generation 1"  # a body is read and skipped
+    assert_line "ok: pid $PID1, generation 1, 0 requests in flight"
+    run curl -sS --fail "$URL/"
+    assert_output "hello from pid $PID1, generation 1"
+}
+
+@test "a client that stalls mid-request, or sends nothing, is closed after 5 s; others are served" {
+    start_server
+    # Half a request, then silence; and a connection that sends nothing. Each waits for the
+    # server to close it, and reports how long that took.
+    local stall='
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => $ARGV[0]) or die;
+        print $s $ARGV[1]; my $t = time;
+        local $SIG{ALRM} = sub { print "still open after 20 s\n"; exit 1 }; alarm 20;
+        my $got = <$s>; printf "closed after %d s, got %s\n", time - $t, defined $got ? "data" : "nothing";'
+    bg_start half perl -MIO::Socket::INET -e "$stall" "$PORT" "GET /slow HTTP/1.1"$'\r\n'"Host: x"
+    local half=$BG_PID
+    bg_start silent perl -MIO::Socket::INET -e "$stall" "$PORT" ""
+    local silent=$BG_PID
+    run curl -sS --fail "$URL/"  # meanwhile others are served
+    assert_output "hello from pid $PID1, generation 1"
+    wait_for_exit "$half" 30
+    assert_equal "$BG_STATUS" 0
+    run cat "$(bg_out half)"
+    assert_output --regexp '^closed after [4-7] s, got nothing$'
+    wait_for_exit "$silent" 30
+    assert_equal "$BG_STATUS" 0
+    run cat "$(bg_out silent)"
+    assert_output --regexp '^closed after [4-7] s, got nothing$'
 }

@@ -205,3 +205,26 @@ print("ok", len(nums))
     assert_output --partial "kill -l, explained"
     assert_output --partial "Example:"
 }
+
+@test "INHERITED shows SIGPIPE as the parent left it (ipckit's own SIGPIPE handler is not inherited)" {
+    run "$TOOL" PIPE
+    assert_success
+    assert_line --index 1 --regexp '^ +13  SIGPIPE +Term +yes +yes +- +'
+    run bash -c "trap '' PIPE; exec \"\$TOOL\" PIPE"
+    assert_success
+    assert_line --index 1 --regexp '^ +13  SIGPIPE +Term +yes +yes +ignored +'
+    run perl -MPOSIX -e 'sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGPIPE)) or die; exec @ARGV' \
+        "$TOOL" --json PIPE
+    assert_success
+    assert_output --partial '"name":"SIGPIPE","action":"Term","catchable":true,"blockable":true,"ignored":false,"blocked":true,'
+}
+
+@test "stdout full or closed: exit 1 and one line (the table, -l, --json, --help, --version)" {
+    assert_stdout_failures
+    assert_stdout_failures TERM 143
+    assert_stdout_failures -l
+    assert_stdout_failures -l 15 TERM
+    assert_stdout_failures --json
+    assert_stdout_failures --help
+    assert_stdout_failures --version
+}

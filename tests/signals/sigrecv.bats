@@ -247,3 +247,36 @@ on_tty() {
     assert_line "[$RPID] sigprocmask(SIG_BLOCK, {SIGUSR1 SIGTERM}) = 0"
     assert_line --regexp "^\\[$RPID\\] signalfd\\(-1, \\{2 signals\\}, SFD_CLOEXEC\\) = [0-9]+$"
 }
+
+@test "SIGPIPE not taken keeps its default action: kill -PIPE ends it (141); taken, it is received" {
+    start_sigrecv r
+    kill -PIPE "$RPID"
+    wait_for_exit "$RPID"
+    assert_equal "$BG_STATUS" 141
+    start_sigrecv r2 --signals PIPE,TERM
+    kill -PIPE "$RPID"
+    wait_for_line "$(bg_out r2)" "^SIGPIPE \\(13\\) from pid $$ uid $(id -u) via kill$"
+    stop_and_check r2
+}
+
+@test "a reader that goes away: the next line's write gets SIGPIPE's default action (141)" {
+    local status=$BATS_TEST_TMPDIR/status
+    bg_start p bash -c '"$1" | head -n 2; echo "${PIPESTATUS[0]}" >"$2"' _ "$TOOL" "$status"
+    wait_for_line "$(bg_out p)" '^sigrecv: SIGKILL and SIGSTOP'
+    RPID=$(sed -n '1s/^sigrecv: pid \([0-9]*\) .*/\1/p' "$(bg_out p)")
+    # Until head has exited, a line still fits in the pipe: signal again until sigrecv is gone.
+    for _ in $(seq 200); do
+        [[ -s $status ]] && break
+        kill -USR1 "$RPID" 2>/dev/null || true
+        sleep 0.05
+    done
+    wait_for_exit "$BG_PID"
+    assert_equal "$(cat "$status")" 141
+}
+
+@test "stdout full or closed: exit 1 and one line (--all, --watchers, --help, --version too)" {
+    assert_stdout_failures
+    assert_stdout_failures --all --watchers 2
+    assert_stdout_failures --help
+    assert_stdout_failures --version
+}

@@ -59,6 +59,18 @@ no_such_pid() { echo $(($(cat /proc/sys/kernel/pid_max) + 1)); }
     assert_output "$(printf 'via sigqueue value %d\n' 10 11 12 13)"
 }
 
+@test "--count N ends at the largest int, never past it (values V..V+N-1 must fit sival_int)" {
+    start_sigrecv r --signals RTMIN+3,TERM
+    run "$TOOL" RTMIN+3 "$RPID" --count 2 --value 2147483647
+    assert_usage_error "--value 2147483647 --count 2 would go past the largest int (2147483647)"
+    run "$TOOL" RTMIN+3 "$RPID" --count 2 --value 2147483646
+    assert_success
+    assert_output "sent SIGRTMIN+3 to $RPID (sigrecv) 2 times with sigqueue values 2147483646..2147483647"
+    wait_for_line "$(bg_out r)" 'value 2147483647$'
+    run grep -o 'via sigqueue value [0-9-]*' "$(bg_out r)"
+    assert_output "$(printf 'via sigqueue value %d\n' 2147483646 2147483647)"
+}
+
 @test "several targets: goes on past a missing one, exits 1" {
     start_trap_peer
     local gone
@@ -207,4 +219,14 @@ no_such_pid() { echo $(($(cat /proc/sys/kernel/pid_max) + 1)); }
     start_trap_peer
     run "$TOOL" -x USR1 "$PEER"
     assert_line --regexp "^\\[[0-9]+\\] kill\\($PEER, SIGUSR1\\) = 0$"
+}
+
+@test "stdout full or closed: exit 1 and one line (a send, -0, --help, --version)" {
+    start_trap_peer
+    assert_stdout_failures USR1 "$PEER"
+    assert_stdout_failures -0 "$PEER"
+    assert_stdout_failures --help
+    assert_stdout_failures --version
+    # The signals were sent before the report failed: the report is what was lost.
+    wait_for_line "$(bg_out peer)" '^got USR1$'
 }
