@@ -20,6 +20,20 @@ load '/usr/lib/bats/bats-assert/load'
 : "${BIN:=$(dirname "$TOOL")}"
 export TOOL BIN
 
+# Pids of the live processes this test started whose command line holds WORD: what a test may
+# not leave behind. Each process the test starts carries IPC_TEST_MARK in its environment (a
+# setup() that needs this exports it, e.g. as $BATS_TEST_TMPDIR), so another test's processes,
+# running at the same time under ctest -j, are never taken for ours (pgrep -f would).
+test_processes_with() {
+    local env pid
+    for env in $(grep -l -s -a -z -x "IPC_TEST_MARK=${IPC_TEST_MARK:?export it in setup}" /proc/[0-9]*/environ); do
+        pid=${env#/proc/}
+        pid=${pid%/environ}
+        [[ $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") == *"$1"* ]] && echo "$pid"
+    done
+    return 0
+}
+
 bg_out() { printf '%s/%s.out\n' "$BATS_TEST_TMPDIR" "$1"; }
 bg_err() { printf '%s/%s.err\n' "$BATS_TEST_TMPDIR" "$1"; }
 
@@ -103,4 +117,16 @@ assert_usage_error() {
     assert_failure 2
     assert_line --partial "$1"
     assert_line "Run with --help for more."
+}
+
+# The output contract of CONVENTIONS.md: with stdout full (/dev/full), then with stdout closed
+# (>&-), `$TOOL ARGS...` exits 1 with exactly one line on stderr: "tool: write(stdout): ...".
+assert_stdout_failures() {
+    local name=${TOOL##*/}
+    run bash -c '"$@" >/dev/full' _ "$TOOL" "$@"
+    assert_failure 1
+    assert_output "$name: write(stdout): No space left on device (ENOSPC)"
+    run bash -c '"$@" >&-' _ "$TOOL" "$@"
+    assert_failure 1
+    assert_output "$name: write(stdout): Bad file descriptor (EBADF)"
 }

@@ -1,9 +1,13 @@
 # Shared by tests/sockets/*.bats, after `load ../helpers/ipc`:   load ../helpers/sockets
 #
-#   start_server NAME CMD...   bg_start NAME CMD..., then wait for the readiness line
-#                              "echoserver: listening on NETWORK ADDR" on its stdout; sets
-#                              SERVER_PID, ADDR (as printed), HOST (without brackets) and PORT
-#   start_echoserver NAME ARGS...   start_server NAME $BIN/echoserver ARGS...
+#   start_server NAME CMD...   bg_start NAME CMD..., then wait for the readiness line that every
+#                              server prints, "echoserver: listening on NETWORK ADDR" (echoloop:,
+#                              echodgram:, ...) on its stdout; sets SERVER_PID, ADDR (as
+#                              printed), HOST (without brackets) and PORT
+#   start_tool NAME ARGS...    start_server NAME $TOOL ARGS... (the server under test)
+#   start_echoserver NAME ARGS...   start_server NAME $BIN/echoserver ARGS... (likewise
+#                              start_echoloop, start_echodgram)
+#   tool_name                  the name of the tool under test, as it prefixes its messages
 #   wait_for_count FILE REGEX N [SECONDS]  wait (bounded, default 20 s) until N lines of FILE
 #                              match the extended REGEX
 #   fd_count PID               how many descriptors PID has open (entries of /proc/PID/fd)
@@ -16,12 +20,18 @@ start_server() {
     shift
     bg_start "$name" "$@"
     SERVER_PID=$BG_PID
-    wait_for_line "$(bg_out "$name")" '^echoserver: listening on ' 10 || return 1
-    ADDR=$(sed -n 's/^echoserver: listening on [a-z0-9]* //p' "$(bg_out "$name")" | head -n 1)
+    wait_for_line "$(bg_out "$name")" '^[a-z]+: listening on ' 10 || return 1
+    ADDR=$(sed -n 's/^[a-z]*: listening on [a-z0-9]* //p' "$(bg_out "$name")" | head -n 1)
     PORT=${ADDR##*:}
     HOST=${ADDR%:*}
     HOST=${HOST#\[}
     HOST=${HOST%\]}
+}
+
+start_tool() {
+    local name=$1
+    shift
+    start_server "$name" "$TOOL" "$@"
 }
 
 start_echoserver() {
@@ -29,6 +39,20 @@ start_echoserver() {
     shift
     start_server "$name" "$BIN/echoserver" "$@"
 }
+
+start_echoloop() {
+    local name=$1
+    shift
+    start_server "$name" "$BIN/echoloop" "$@"
+}
+
+start_echodgram() {
+    local name=$1
+    shift
+    start_server "$name" "$BIN/echodgram" "$@"
+}
+
+tool_name() { basename "$TOOL"; }
 
 wait_for_count() {
     local file=$1 regex=$2 want=$3 seconds=${4:-20}

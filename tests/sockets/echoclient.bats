@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # echoclient against socat servers (PIPE echoes; other programs misbehave on purpose), and
-# against echoserver when it is built.
+# against echoserver, echoloop and echodgram when they are built. Its load generators moved to
+# ipcbench echo (tests/bench/ipcbench.bats).
 load ../helpers/ipc
+load ../helpers/sockets
 
 # start_socat NAME ADDRESS1 ADDRESS2: socat -d -d in the background; waits for its "listening
 # on" (or "receiving on") line on stderr. Sets SOCAT_PID, and PORT for a TCP listener.
@@ -31,19 +33,13 @@ udp_port() {
     return 1
 }
 
-# echoserver_up NAME ARGS...: echoserver in the background (skips when it is not built); sets
-# ADDR from its readiness line "echoserver: listening on NETWORK ADDR".
-echoserver_up() {
-    [[ -x $BIN/echoserver ]] || skip "echoserver not built"
-    local name=$1
+# server_up TOOL NAME ARGS...: the server TOOL in the background (skips when it is not built);
+# sets ADDR from its readiness line "TOOL: listening on NETWORK ADDR".
+server_up() {
+    local tool=$1
     shift
-    bg_start "$name" "$BIN/echoserver" "$@"
-    wait_for_line "$(bg_out "$name")" '^echoserver: listening on ' 10
-    ADDR=$(sed -n 's/^echoserver: listening on [a-z0-9]* //p' "$(bg_out "$name")" | head -n 1)
-}
-
-have_ipv6() {
-    grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null
+    [[ -x $BIN/$tool ]] || skip "$tool not built"
+    start_server "$1" "$BIN/$tool" "${@:2}"
 }
 
 teardown() {
@@ -188,7 +184,7 @@ teardown() {
     run "$TOOL" --connect ::1:80 x
     assert_usage_error "an IPv6 address needs brackets: [::1]:80"
     run "$TOOL" --network tcp6 --connect 127.0.0.1:80 x
-    assert_usage_error "127.0.0.1 is not an IPv6 address, as --network tcp6 needs"
+    assert_usage_error "127.0.0.1 is not an IPv6 address, as network tcp6 needs"
     run "$TOOL" --network unix --connect "" x
     assert_usage_error "--connect: empty socket path"
     run "$TOOL" --network sctp x
@@ -267,100 +263,42 @@ teardown() {
     assert_output ""
 }
 
-# ---- --bench and --bulk ----
-# For --bulk, socat runs with -b 4096: with its default 8 KiB blocks, socat's PIPE can block for
-# good writing into its own full pipe (it is that pipe's only reader) once the echo backs up.
+# ---- the load generators moved out ----
 
-@test "--bench: small run against socat PIPE prints the table" {
+@test "--bench and --bulk are ipcbench echo's now: a usage error that names it" {
+    run "$TOOL" --bench --connect 127.0.0.1:1
+    assert_usage_error "--bench: the load generators moved to the benchmark tool: run ipcbench echo --connect ADDR"
+    run "$TOOL" --bulk 1G
+    assert_usage_error "--bulk: the load generators moved to the benchmark tool: run ipcbench echo"
+    run "$TOOL" --bulk=16M --conns 4
+    assert_usage_error "--bulk: the load generators moved"
+}
+
+@test "stdout full or closed: one line, exit 1 (--help and --version too)" {
     start_socat echo TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork,backlog=128 PIPE
-    run "$TOOL" --connect "127.0.0.1:$PORT" --bench --conns 4 --requests 2000
-    assert_success
-    assert_line --regexp '^network +address +conns +size +requests +seconds +requests/s +p50_us +p99_us +max_us$'
-    assert_line --regexp "^tcp +127\.0\.0\.1:$PORT +4 +32 +2000 +[0-9.]+ +[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+$"
-}
-
-@test "--bench --json over a unix socket" {
-    sock=$BATS_TEST_TMPDIR/echo.sock
-    start_socat echo UNIX-LISTEN:"$sock",fork,backlog=128 PIPE
-    run "$TOOL" --network unix --connect "$sock" --bench --conns 3 --requests 500 --size 100 --json
-    assert_success
-    assert_output --regexp '^\{"mode":"bench","network":"unix",.*"conns":3,"size":100,"requests":500,"seconds":[0-9.]+,"requests_per_sec":[0-9]+,"p50_us":[0-9.]+,"p99_us":[0-9.]+,"max_us":[0-9.]+\}$'
-}
-
-@test "--bench: a server that answers something else fails the run" {
-    start_socat other TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork,backlog=128 \
-        SYSTEM:'while read -r l; do echo "${l}X" | cut -c2-; done'
-    run "$TOOL" --connect "127.0.0.1:$PORT" --bench --conns 2 --requests 10
+    run bash -c '"$TOOL" --connect "127.0.0.1:$1" hello >/dev/full' _ "$PORT"
     assert_failure 1
-    assert_output --regexp '^echoclient: bench: connection [01]: the echo differs: sent ".*", got ".*"$'
-}
-
-@test "--bench: a server that never answers hits the deadline" {
-    start_socat mute TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork,backlog=128 SYSTEM:'cat >/dev/null'
-    run "$TOOL" --connect "127.0.0.1:$PORT" --bench --conns 2 --requests 10 --deadline 300ms
+    assert_output "echoclient: write(stdout): No space left on device (ENOSPC)"
+    run bash -c '"$TOOL" --connect "127.0.0.1:$1" hello >&-' _ "$PORT"
     assert_failure 1
-    assert_output "echoclient: bench: no echo for 300ms (--deadline) with 2 requests in flight"
-}
-
-@test "--bulk 16M through socat PIPE: verified, GiB/s reported" {
-    start_socat echo -b 4096 TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork,backlog=128 PIPE
-    run "$TOOL" --connect "127.0.0.1:$PORT" --bulk 16M
-    assert_success
-    assert_line --regexp '^network +address +line +bytes +seconds +GiB/s$'
-    assert_line --regexp "^tcp +127\.0\.0\.1:$PORT +4096 +16777216 +[0-9.]+ +[0-9.]+$"
-}
-
-@test "--bulk --duration stops early and still verifies what was sent" {
-    start_socat echo -b 4096 TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork,backlog=128 PIPE
-    run "$TOOL" --connect "127.0.0.1:$PORT" --bulk 100G --duration 200ms --json
-    assert_success
-    assert_output --regexp '^\{"mode":"bulk","network":"tcp",.*"line":4096,"bytes":[0-9]+,"seconds":[0-9.]+,"gib_per_sec":[0-9.]+\}$'
-}
-
-@test "--bulk: a server that corrupts a byte is caught" {
-    start_socat tr TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork,backlog=128 SYSTEM:'tr A B'
-    run "$TOOL" --connect "127.0.0.1:$PORT" --bulk 1M --size 64
+    assert_output "echoclient: write(stdout): Bad file descriptor (EBADF)"
+    run bash -c '"$TOOL" --help >/dev/full'
     assert_failure 1
-    assert_output --regexp '^echoclient: bulk: the echo differs at byte [0-9]+: sent "A.*", got "B.*"$'
-}
-
-@test "--bulk: a server that stops reading: the deadline ends it, the writer is unblocked" {
-    # A stopped listener: the kernel completes the handshake and buffers what we send, then
-    # nothing more is read and nothing comes back.
-    start_socat mute TCP-LISTEN:0,bind=127.0.0.1,backlog=128 PIPE
-    kill -STOP "$SOCAT_PID"
-    STOPPED_PID=$SOCAT_PID
-    run "$TOOL" --connect "127.0.0.1:$PORT" --bulk 1G --deadline 300ms
+    assert_output "echoclient: write(stdout): No space left on device (ENOSPC)"
+    run bash -c '"$TOOL" --version >&-'
     assert_failure 1
-    assert_output "echoclient: bulk: no echo for 300ms (--deadline) after 0 bytes"
+    assert_output "echoclient: write(stdout): Bad file descriptor (EBADF)"
 }
 
-@test "--bulk: a server that closes early" {
-    start_socat short TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork,backlog=128 SYSTEM:'head -c 1000'
-    run "$TOOL" --connect "127.0.0.1:$PORT" --bulk 16M
+@test "unixgram: the temporary path is removed when stdout fails too" {
+    sock=$BATS_TEST_TMPDIR/gram.sock
+    mkdir "$BATS_TEST_TMPDIR/tmp"
+    start_socat gram UNIX-RECVFROM:"$sock",fork PIPE
+    TMPDIR=$BATS_TEST_TMPDIR/tmp run bash -c '"$TOOL" --network unixgram --connect "$1" hello >/dev/full' _ "$sock"
     assert_failure 1
-    # socat closes with our bytes unread, so its kernel sends a reset, which also discards what
-    # it had not sent yet: we may see up to 1000 bytes, then end of stream or ECONNRESET (end of
-    # stream when our writer thread's send took the one-shot error first).
-    assert_output --regexp '^echoclient: bulk: (connection closed by the server after [0-9]+ of [0-9]+ bytes echoed|after [0-9]+ bytes echoed: recv: Connection reset by peer \(ECONNRESET\))$'
-
-}
-
-@test "--bench and --bulk usage errors" {
-    run "$TOOL" --bench --network udp
-    assert_usage_error "--bench needs a stream network (tcp, tcp4, tcp6, unix), not udp"
-    run "$TOOL" --bulk 1M --network unixgram
-    assert_usage_error "--bulk needs a stream network"
-    run "$TOOL" --bench hello
-    assert_usage_error "--bench sends its own lines: no LINE arguments"
-    run "$TOOL" --bench --bulk 1M
-    assert_usage_error "--bench excludes --bulk"
-    run "$TOOL" --bench --size 1
-    assert_usage_error "--size 1: must be 2 to 64K"
-    run "$TOOL" --bench --conns 0
-    assert_usage_error "--conns"
-    run "$TOOL" --bulk 0
-    assert_usage_error "--bulk: give a size above 0"
+    assert_output "echoclient: write(stdout): No space left on device (ENOSPC)"
+    run ls -A "$BATS_TEST_TMPDIR/tmp"
+    assert_output ""
 }
 
 @test "--help says what it demonstrates; --version" {
@@ -368,53 +306,43 @@ teardown() {
     assert_success
     assert_output --partial "DialTimeout"
     assert_output --partial "SetDeadline"
-    assert_output --partial "--bench"
+    assert_output --partial "ipcbench echo"
     run "$TOOL" --version
     assert_success
     assert_output --regexp '^echoclient \(ipckit\) [0-9]+\.[0-9]+\.[0-9]+$'
 }
 
-# ---- against echoserver (skipped until it is built beside us) ----
+# ---- against the servers (skipped until they are built beside us) ----
 
-@test "echoserver (thread model): lines, bench and bulk" {
-    echoserver_up srv --listen 127.0.0.1:0 --model thread
+@test "echoserver: lines" {
+    server_up echoserver srv --listen 127.0.0.1:0
     run "$TOOL" --connect "$ADDR" hello "two words"
     assert_success
     assert_output $'hello\ntwo words'
-    run "$TOOL" --connect "$ADDR" --bench --conns 4 --requests 2000
-    assert_success
-    assert_line --regexp "^tcp +$ADDR +4 +32 +2000 "
-    run "$TOOL" --connect "$ADDR" --bulk 16M
-    assert_success
-    assert_line --regexp "^tcp +$ADDR +4096 +16777216 "
 }
 
-@test "echoserver (epoll model): bytes intact, bench and bulk" {
-    echoserver_up srv --listen 127.0.0.1:0 --model epoll
+@test "echoloop: bytes intact" {
+    server_up echoloop srv --listen 127.0.0.1:0
     printf 'a\0b\xff\xfe\n\x80\x01 \r\n' >"$BATS_TEST_TMPDIR/in"
     run bash -c '"$TOOL" --connect "$1" <"$2" >"$2.out"' _ "$ADDR" "$BATS_TEST_TMPDIR/in"
     assert_success
     cmp "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/in.out"
-    run "$TOOL" --connect "$ADDR" --bench --conns 4 --requests 2000
-    assert_success
-    run "$TOOL" --connect "$ADDR" --bulk 16M
-    assert_success
 }
 
-@test "echoserver over unix, unixpacket, udp and unixgram" {
-    echoserver_up unix --network unix --listen "$BATS_TEST_TMPDIR/s.sock"
+@test "echoserver over unix and unixpacket, echodgram over udp and unixgram" {
+    server_up echoserver unix --network unix --listen "$BATS_TEST_TMPDIR/s.sock"
     run "$TOOL" --network unix --connect "$ADDR" hello
     assert_success
     assert_output "hello"
-    echoserver_up packet --network unixpacket --listen "$BATS_TEST_TMPDIR/p.sock"
+    server_up echoserver packet --network unixpacket --listen "$BATS_TEST_TMPDIR/p.sock"
     run "$TOOL" --network unixpacket --connect "$ADDR" hello
     assert_success
     assert_output "hello"
-    echoserver_up udp --network udp --listen 127.0.0.1:0
+    server_up echodgram udp --network udp --listen 127.0.0.1:0
     run "$TOOL" --network udp --connect "$ADDR" hello
     assert_success
     assert_output "hello"
-    echoserver_up gram --network unixgram --listen "$BATS_TEST_TMPDIR/g.sock"
+    server_up echodgram gram --network unixgram --listen "$BATS_TEST_TMPDIR/g.sock"
     run "$TOOL" --network unixgram --connect "$ADDR" hello
     assert_success
     assert_output "hello"

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Tour steps for the "Socket" part of multiprocess-ipc.md (echoclient). Sourced by tour/tour.sh.
-# Each step starts a server (echoserver, or socat playing a server that misbehaves), waits for
+# Each step starts a server (echoserver, echodgram, or socat playing a server that misbehaves), waits for
 # its readiness line, runs echoclient against it, and stops the server.
 chapter "Socket · echoclient (multiprocess-ipc.md)"
 
@@ -34,18 +34,9 @@ kill -CONT $full; kill $full; wait 2>/dev/null; rm -f full.sock' \
     "the reply deadline ended the wait with exit 1; with the listener stopped, two connects fit in its backlog (backlog=1 holds two) and the third timed out."
 
 step "Socket的基本特征 · datagrams: a unixgram client needs a path of its own; udp hears ICMP" \
-    'echoserver --network unixgram --listen gram.sock >log & server=$!
+    'echodgram --network unixgram --listen gram.sock >log & server=$!
 for i in {1..200}; do grep -q listening log && break; sleep 0.05; done
 echoclient --network unixgram --connect gram.sock -v -x hello
 kill -TERM $server; wait
 echoclient --network udp --connect 127.0.0.1:1 hello; echo "exit status $?"' \
     "the client bound a temporary path so the reply could come back (and removed it); a datagram to a port nobody listens on came back as ECONNREFUSED."
-
-step "a goroutine per connection · echoclient --bench and --bulk load the server" \
-    'echoserver --listen 127.0.0.1:0 --model epoll >log & server=$!
-for i in {1..200}; do grep -q listening log && break; sleep 0.05; done
-addr=$(sed -n "s/^echoserver: listening on tcp //p" log)
-echoclient --connect "$addr" --bench --conns 50 --requests 20000
-echoclient --connect "$addr" --bulk 64M
-kill -TERM $server; wait' \
-    "50 connections, each with one line in flight: requests/s and latency percentiles; then 64 MiB streamed and checked byte for byte. tests/perf/sockets.sh compares servers."
