@@ -147,11 +147,13 @@ class event_loop {
     }
 
     // The soonest of: the first connection's deadline, the drain's end, the end of an accept
-    // pause. epoll_wait(2) sleeps until then at most.
+    // pause, the next try to take back a lost spare. epoll_wait(2) sleeps until then at most.
     [[nodiscard]] steady::time_point next_wake() const {
         steady::time_point wake = timers_.empty() ? ipc::never : timers_.front()->deadline;
         if (stopping_) wake = std::min(wake, drain_end_);
         if (listener_.paused()) wake = std::min(wake, listener_.pause_end());
+        if (listener_.lacks_spare())
+            wake = std::min(wake, steady::now() + echo::acceptor::pause_for);
         return wake;
     }
 

@@ -119,6 +119,9 @@ class loop_listener {
         return fd_.valid() && !watched_ && ipc::steady::now() < pause_end_;
     }
     [[nodiscard]] ipc::steady::time_point pause_end() const { return pause_end_; }
+    // Without its spare descriptor: another loop's accept4 took the number this loop freed.
+    // watch() takes it back, so the loop must not sleep for ever until it has.
+    [[nodiscard]] bool lacks_spare() const { return fd_.valid() && !acc_.has_spare(); }
     [[nodiscard]] std::uint64_t empty_wakeups() const { return empty_wakeups_; }
 
   private:

@@ -137,6 +137,7 @@ class acceptor {
     // Takes the spare back if it was lost (with several loops, another loop's accept4 may have
     // taken the descriptor it freed): for a loop to call now and then; cheap when it is there.
     void keep_spare();
+    [[nodiscard]] bool has_spare() const { return spare_.valid(); }
 
     static constexpr std::chrono::milliseconds pause_for{250};
 
