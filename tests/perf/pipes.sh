@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# tests/perf/pipes.sh: `pipecmp bench` side by side with what a user would compare it with:
+# tests/perf/pipes.sh: `ipcbench pipe` side by side with what a user would compare it with:
 # Go's io.Pipe and os.Pipe (built here with Debian's golang-go) and a bare C pipe loop (cc).
-# Go's copy of the same chunks in one goroutine is its own limit, as memcpy is pipecmp's.
+# Go's copy of the same chunks in one goroutine is its own limit, as memcpy is ipcbench's.
 # Every program moves the same bytes in the same chunks and checks the same checksum on arrival.
 # Prints GiB/s (best of REPS runs, interleaved) and the ratios the pipes issue asks for:
 # mem_pipe vs Go io.Pipe, the pipe(2) paths vs the bare C loop, --cpu same vs split.
@@ -14,8 +14,8 @@ BIN=${BIN:-$here/../../build/bin}
 SIZE=${SIZE:-1073741824}
 CHUNK=${CHUNK:-65536}
 REPS=${REPS:-3}
-pipecmp=$BIN/pipecmp
-[[ -x $pipecmp ]] || { echo "pipes.sh: no $pipecmp: build the release preset first" >&2; exit 1; }
+ipcbench=$BIN/ipcbench
+[[ -x $ipcbench ]] || { echo "pipes.sh: no $ipcbench: build the release preset first (target ipcbench)" >&2; exit 1; }
 for tool in go cc taskset; do
     command -v "$tool" >/dev/null || { echo "pipes.sh: $tool is missing" >&2; exit 1; }
 done
@@ -258,7 +258,7 @@ CSRC
 echo "building the peers in $tmp ..." >&2
 (cd "$tmp/gopipe" && GOCACHE="$tmp/gocache" GOPATH="$tmp/gopath" GOPROXY=off GOFLAGS='' \
     go build -o "$tmp/gopipe.bin" .)
-# -O3: what CMake's Release build (pipecmp) uses, so the checksum loop is compiled alike.
+# -O3: what CMake's Release build (ipcbench) uses, so the checksum loop is compiled alike.
 cc -O3 -pthread -Wall -Wextra -o "$tmp/cpipe" "$tmp/cpipe.c"
 
 # CPUs this script may use: "same" puts both ends on the first, "split" on the first two.
@@ -277,7 +277,7 @@ note() {  # note ROW CPU GIBS: keep the best figure
     fi
 }
 
-rate_of() {  # rate_of JSON PATH: the gib_per_s of one result of pipecmp bench --json
+rate_of() {  # rate_of JSON PATH: the gib_per_s of one result of ipcbench pipe --json
     grep -o "\"path\": \"$2\", \"seconds\": [0-9.]*, \"gib_per_s\": [0-9.]*" <<<"$1" | sed 's/.*: //'
 }
 
@@ -287,12 +287,12 @@ placements=(any same)
 for ((rep = 1; rep <= REPS; rep++)); do
     echo "run $rep of $REPS ..." >&2
     for cpu in "${placements[@]}"; do
-        json=$("$pipecmp" bench --size "$SIZE" --chunk "$CHUNK" --cpu "$cpu" --wait all --json)
-        note "memcpy (pipecmp)" "$cpu" "$(rate_of "$json" "memcpy, 1 thread")"
-        note "pipe(2) processes (pipecmp)" "$cpu" "$(rate_of "$json" "pipe(2), 2 processes")"
-        note "pipe(2) threads (pipecmp)" "$cpu" "$(rate_of "$json" "pipe(2), 2 threads")"
+        json=$("$ipcbench" pipe --size "$SIZE" --chunk "$CHUNK" --cpu "$cpu" --wait all --json)
+        note "memcpy (ipcbench)" "$cpu" "$(rate_of "$json" "memcpy, 1 thread")"
+        note "pipe(2) processes (ipcbench)" "$cpu" "$(rate_of "$json" "pipe(2), 2 processes")"
+        note "pipe(2) threads (ipcbench)" "$cpu" "$(rate_of "$json" "pipe(2), 2 threads")"
         for wait in adaptive spin block; do
-            note "mem_pipe --wait $wait (pipecmp)" "$cpu" "$(rate_of "$json" "mem_pipe $wait")"
+            note "mem_pipe --wait $wait (ipcbench)" "$cpu" "$(rate_of "$json" "mem_pipe $wait")"
         done
         pins=()
         [[ $cpu == same ]] && pins=("$cpu0" "$cpu0")
@@ -323,13 +323,13 @@ ratio() {  # ratio A B: A/B with two decimals, or - when either is missing
 
 printf '\n%s bytes in %s-byte chunks; GiB/s, best of %s; %s; shared machine: noisy\n' \
     "$SIZE" "$CHUNK" "$REPS" "$(nproc) CPUs, $(uname -r)"
-printf '%-34s %8s %8s %8s\n' path any same split
-rows=("memcpy (pipecmp)" "Go copy (its memcpy)" "mem_pipe --wait adaptive (pipecmp)"
-    "mem_pipe --wait spin (pipecmp)" "mem_pipe --wait block (pipecmp)" "Go io.Pipe"
-    "pipe(2) processes (pipecmp)" "bare C pipe loop, procs" "pipe(2) threads (pipecmp)"
+printf '%-36s %8s %8s %8s\n' path any same split
+rows=("memcpy (ipcbench)" "Go copy (its memcpy)" "mem_pipe --wait adaptive (ipcbench)"
+    "mem_pipe --wait spin (ipcbench)" "mem_pipe --wait block (ipcbench)" "Go io.Pipe"
+    "pipe(2) processes (ipcbench)" "bare C pipe loop, procs" "pipe(2) threads (ipcbench)"
     "bare C pipe loop, threads" "Go os.Pipe")
 for row in "${rows[@]}"; do
-    printf '%-34s %8s %8s %8s\n' "$row" "$(get "$row" any)" "$(get "$row" same)" "$(get "$row" split)"
+    printf '%-36s %8s %8s %8s\n' "$row" "$(get "$row" any)" "$(get "$row" same)" "$(get "$row" split)"
 done
 
 printf '\n%-44s %8s %8s %8s  %s\n' ratio any same split target
@@ -337,15 +337,15 @@ ratio_row() {  # ratio_row LABEL ROW_A ROW_B TARGET
     printf '%-44s %8s %8s %8s  %s\n' "$1" "$(ratio "$(get "$2" any)" "$(get "$3" any)")" \
         "$(ratio "$(get "$2" same)" "$(get "$3" same)")" "$(ratio "$(get "$2" split)" "$(get "$3" split)")" "$4"
 }
-ratio_row "mem_pipe adaptive / Go io.Pipe" "mem_pipe --wait adaptive (pipecmp)" "Go io.Pipe" ">= 1"
-ratio_row "mem_pipe spin / Go io.Pipe" "mem_pipe --wait spin (pipecmp)" "Go io.Pipe" ""
-ratio_row "mem_pipe block / Go io.Pipe" "mem_pipe --wait block (pipecmp)" "Go io.Pipe" "(a wakeup per hand-off)"
-ratio_row "pipe(2) processes / bare C loop" "pipe(2) processes (pipecmp)" "bare C pipe loop, procs" ">= 0.95"
-ratio_row "pipe(2) threads / bare C loop" "pipe(2) threads (pipecmp)" "bare C pipe loop, threads" ">= 0.95"
-ratio_row "mem_pipe adaptive / memcpy" "mem_pipe --wait adaptive (pipecmp)" "memcpy (pipecmp)" ""
+ratio_row "mem_pipe adaptive / Go io.Pipe" "mem_pipe --wait adaptive (ipcbench)" "Go io.Pipe" ">= 1"
+ratio_row "mem_pipe spin / Go io.Pipe" "mem_pipe --wait spin (ipcbench)" "Go io.Pipe" ""
+ratio_row "mem_pipe block / Go io.Pipe" "mem_pipe --wait block (ipcbench)" "Go io.Pipe" "(a wakeup per hand-off)"
+ratio_row "pipe(2) processes / bare C loop" "pipe(2) processes (ipcbench)" "bare C pipe loop, procs" ">= 0.95"
+ratio_row "pipe(2) threads / bare C loop" "pipe(2) threads (ipcbench)" "bare C pipe loop, threads" ">= 0.95"
+ratio_row "mem_pipe adaptive / memcpy" "mem_pipe --wait adaptive (ipcbench)" "memcpy (ipcbench)" ""
 ratio_row "Go io.Pipe / Go copy" "Go io.Pipe" "Go copy (its memcpy)" ""
 printf '\n%-44s %8s\n' "--cpu same / split" ratio
-for row in "pipe(2) processes (pipecmp)" "pipe(2) threads (pipecmp)" "mem_pipe --wait adaptive (pipecmp)" \
-    "mem_pipe --wait spin (pipecmp)" "mem_pipe --wait block (pipecmp)" "bare C pipe loop, procs"; do
+for row in "pipe(2) processes (ipcbench)" "pipe(2) threads (ipcbench)" "mem_pipe --wait adaptive (ipcbench)" \
+    "mem_pipe --wait spin (ipcbench)" "mem_pipe --wait block (ipcbench)" "bare C pipe loop, procs"; do
     printf '%-44s %8s\n' "$row" "$(ratio "$(get "$row" same)" "$(get "$row" split)")"
 done

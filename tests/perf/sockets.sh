@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Echo servers side by side on loopback, in one run: echoserver --model epoll and --model thread,
-# a Go goroutine-per-connection server (built here), and socat PIPE. Each is loaded by
-# echoclient --bench (50 connections, 32-byte lines) and --bulk 1G, and again by a Go client
-# (the same loads, built here), so that our own load generator does not flatter our own server.
-# Prints a table and ratios.
+# tests/perf/sockets.sh: echo servers side by side on loopback, in one run, alternating round by
+# round (issue 12): Go's goroutine-per-connection server (built here), echoserver (a thread per
+# connection), echoloop with one epoll loop and with one loop per CPU (--loops 0, both --share
+# modes), and socat PIPE. Each is loaded by `ipcbench echo --threads N` (a client that is not the
+# bottleneck) and by a Go client (a goroutine per connection, built here), so that our own load
+# generator does not flatter our own servers; then echoloop --loops 1 and Go with GOMAXPROCS=1,
+# each pinned to one CPU. Prints the medians, ratios to Go, and the targets of issue 12.
 #
-# Usage: tests/perf/sockets.sh            (after: CI=1 cmake --preset release &&
-#                                           cmake --build --preset release --target echoclient echoserver)
-#   BIN=dir         where echoclient and echoserver are (default: build/bin, the release preset's)
-#   ROUNDS=3        runs of each measurement; the best is kept (the machine is shared: the best
-#                   run is the one least disturbed by others)
-#   CONNS=50 REQUESTS=200000 SIZE=32 BULK=1G DURATION=10s   the load; DURATION caps each run
+# Usage: tests/perf/sockets.sh            (after: CI=1 cmake --preset release && cmake --build
+#                                           --preset release --target ipcbench echoserver echoloop)
+#   BIN=dir        where ipcbench, echoserver and echoloop are (default: build/bin)
+#   ROUNDS=3       rounds; each round runs every server once, in turn; the median is reported
+#   CONNS=50 REQUESTS=200000 SIZE=32 DURATION=10s   the line load; DURATION caps each run
+#   THREADS=nproc  ipcbench's client event loops (--threads); it is also run with --threads 1
+#   BULK=1G        the stream through one connection (BULK=0: skip the bulk runs)
 # Not run by CTest: a benchmark is not a test. Figures on a shared machine are noisy.
 set -euo pipefail
 
@@ -20,12 +23,17 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-50}
 REQUESTS=${REQUESTS:-200000}
 SIZE=${SIZE:-32}
-BULK=${BULK:-1G}
 DURATION=${DURATION:-10s}
+THREADS=${THREADS:-$(nproc)}
+BULK=${BULK:-1G}
 
-[[ -x $BIN/echoclient ]] || { echo "sockets.sh: $BIN/echoclient is missing: build the release preset" >&2; exit 1; }
-command -v go >/dev/null || { echo "sockets.sh: go is missing (apt-get install golang-go)" >&2; exit 1; }
-command -v socat >/dev/null || { echo "sockets.sh: socat is missing" >&2; exit 1; }
+say() { echo "sockets.sh: $*" >&2; }
+for tool in ipcbench echoserver echoloop; do
+    [[ -x $BIN/$tool ]] || { say "$BIN/$tool is missing: build the release preset (target $tool)"; exit 1; }
+done
+for tool in go socat taskset; do
+    command -v "$tool" >/dev/null || { say "$tool is missing (scripts/deps.sh --perf)"; exit 1; }
+done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ipckit-perf.XXXXXX")
 pids=()
@@ -91,7 +99,7 @@ func serve(c net.Conn) {
 }
 EOF
 cat >"$work/goclient/main.go" <<'EOF'
-// echoclient's loads written the Go way. bench: a goroutine per connection, each sends a line
+// ipcbench echo's loads written the Go way. bench: a goroutine per connection, each sends a line
 // and reads its echo (io.ReadFull), until REQUESTS in all or DURATION. bulk: one connection, a
 // goroutine writes 4 KiB lines while main reads the echo back and compares. Prints JSON.
 package main
@@ -179,7 +187,7 @@ func bulk(addr, total, limit string) {
 	duration, _ := time.ParseDuration(limit)
 	c := dial(addr).(*net.TCPConn)
 	const line = 4096
-	pattern := make([]byte, 256*line) // 1 MiB of lines that differ, as echoclient --bulk sends
+	pattern := make([]byte, 256*line) // 1 MiB of lines that differ, as ipcbench echo --bulk sends
 	for k := 0; k < 256; k++ {
 		for i := 0; i < line-1; i++ {
 			pattern[k*line+i] = byte('!' + (k+i)%94)
@@ -235,30 +243,64 @@ func bulk(addr, total, limit string) {
 }
 EOF
 echo "building the Go peers (go $(go env GOVERSION))..." >&2
+
 for prog in goserver goclient; do
     (cd "$work/$prog" && GOCACHE="$work/gocache" GOPATH="$work/gopath" GOPROXY=off GOFLAGS="" \
         go build -o "$work/bin/$prog" main.go)
 done
 
-# ---- servers ----
+# ---- which servers can run here ----
 
-# start_server NAME CMD...: starts CMD (stdout to a file), waits (bounded) for its address.
-# Sets ADDR to host:port.
+# The CPUs this script may use: the one-CPU servers get the first, their clients the rest.
+mapfile -t cpus < <(taskset -cp $$ | sed 's/.*: //' | tr ',' '\n' |
+    awk -F- '{ if (NF == 2) for (c = $1; c <= $2; c++) print c; else print $1 }')
+cpu0=${cpus[0]}
+rest=$(IFS=,; echo "${cpus[*]:1}")
+
+servers=("go" "echoserver" "echoloop 1 loop" "echoloop reuseport" "echoloop exclusive" "socat")
+pinned=()
+if [[ -n $rest ]]; then
+    pinned=("go, 1 CPU" "echoloop 1 loop, 1 CPU")
+else
+    say "one CPU only: the pinned comparison (server on one CPU, client on the others) is skipped"
+fi
+
+# server_command NAME: sets `cmd` to the command line of the server NAME.
+server_command() {
+    local listen=(--listen 127.0.0.1:0)
+    case $1 in
+        go) cmd=("$work/bin/goserver" 127.0.0.1:0) ;;
+        echoserver) cmd=("$BIN/echoserver" "${listen[@]}") ;;
+        "echoloop 1 loop") cmd=("$BIN/echoloop" "${listen[@]}" --loops 1) ;;
+        "echoloop reuseport") cmd=("$BIN/echoloop" "${listen[@]}" --loops 0 --share reuseport) ;;
+        "echoloop exclusive") cmd=("$BIN/echoloop" "${listen[@]}" --loops 0 --share exclusive) ;;
+        socat) cmd=(socat -d -d "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork,backlog=128" PIPE) ;;
+        # socat's default 8 KiB blocks can deadlock its PIPE under a stream (it blocks writing
+        # its own full pipe, of which it is the only reader); -b 4096 (<= PIPE_BUF) cannot.
+        "socat -b 4096") cmd=(socat -d -d -b 4096 "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork,backlog=128" PIPE) ;;
+        "go, 1 CPU") cmd=(env GOMAXPROCS=1 taskset -c "$cpu0" "$work/bin/goserver" 127.0.0.1:0) ;;
+        "echoloop 1 loop, 1 CPU") cmd=(taskset -c "$cpu0" "$BIN/echoloop" "${listen[@]}" --loops 1) ;;
+        *) say "no such server: $1"; exit 1 ;;
+    esac
+}
+
+# start_server NAME: starts it (its output to files), waits (bounded) for its address. Sets
+# ADDR to host:port and SERVER_PID (exec keeps the pid through env and taskset).
 start_server() {
-    local name=$1 log="$work/$1.log" i
-    shift
-    "$@" >"$log" 2>"$work/$name.err" &
-    pids+=($!)
+    local log="$work/server.log" err="$work/server.err" i
+    server_command "$1"
+    "${cmd[@]}" >"$log" 2>"$err" &
     SERVER_PID=$!
+    pids+=("$SERVER_PID")
     for ((i = 0; i < 500; i++)); do
-        ADDR=$(sed -n -E 's/.*(listening on tcp|listening on AF=2) ([0-9.]+:[0-9]+).*/\2/p' "$log" "$work/$name.err" | head -n 1)
+        ADDR=$(sed -n -E 's/.*(listening on tcp|listening on AF=2) ([0-9.]+:[0-9]+).*/\2/p' "$log" "$err" | head -n 1)
         [[ -n $ADDR ]] && return 0
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.02
     done
-    echo "sockets.sh: $name did not start:" >&2
-    cat "$log" "$work/$name.err" >&2
-    return 1
+    say "$1 did not start:"
+    cat "$log" "$err" >&2
+    exit 1
 }
 
 stop_server() {
@@ -266,120 +308,115 @@ stop_server() {
     wait "$SERVER_PID" 2>/dev/null || true
 }
 
+# ---- the runs ----
+
 field() { sed -n -E "s/.*\"$2\":([0-9.]+).*/\1/p" <<<"$1"; }
 
-# best_of CMD...: runs CMD ROUNDS times (each prints one JSON line); prints the line with the
-# highest requests_per_sec or gib_per_sec.
-best_of() {
-    local best="" best_value=0 out value r
-    for ((r = 0; r < ROUNDS; r++)); do
-        out=$("$@") || { echo "sockets.sh: failed: $*" >&2; return 1; }
-        value=$(field "$out" requests_per_sec)
-        [[ -n $value ]] || value=$(field "$out" gib_per_sec)
-        if awk -v a="$value" -v b="$best_value" 'BEGIN { exit !(a > b) }'; then
-            best=$out
-            best_value=$value
-        fi
-    done
-    echo "$best"
-}
+declare -A got  # "server|measure" -> the values of every round, space-separated
+note() { got["$1|$2"]+="${3:-} "; }
 
-declare -A rps p50 p99 maxl gib go_rps go_p50 go_p99 go_gib
-bulk_bytes=$(numfmt --from=iec "$BULK")
-
-measure() {
-    local key=$1 bulk_server=$2
+# load SERVER CLIENT-LABEL CMD...: one line load; notes lines/s and p99 (and, from ipcbench, the
+# CPU time of the client and of the server per line).
+load() {
+    local server=$1 label=$2 out secs
     shift 2
-    local out
-    out=$(best_of "$BIN/echoclient" --connect "$ADDR" --bench --conns "$CONNS" --requests "$REQUESTS" \
-        --size "$SIZE" --duration "$DURATION" --json)
-    rps[$key]=$(field "$out" requests_per_sec)
-    p50[$key]=$(field "$out" p50_us)
-    p99[$key]=$(field "$out" p99_us)
-    maxl[$key]=$(field "$out" max_us)
-    out=$(best_of "$work/bin/goclient" bench "$ADDR" "$CONNS" "$REQUESTS" "$SIZE" "$DURATION")
-    go_rps[$key]=$(field "$out" requests_per_sec)
-    go_p50[$key]=$(field "$out" p50_us)
-    go_p99[$key]=$(field "$out" p99_us)
-    if [[ $bulk_server == same ]]; then
-        out=$(best_of "$BIN/echoclient" --connect "$ADDR" --bulk "$BULK" --duration "$DURATION" --json)
-        gib[$key]=$(field "$out" gib_per_sec)
-        out=$(best_of "$work/bin/goclient" bulk "$ADDR" "$bulk_bytes" "$DURATION")
-        go_gib[$key]=$(field "$out" gib_per_sec)
+    out=$("$@") || { say "failed: $*"; exit 1; }
+    note "$server" "$label rps" "$(field "$out" requests_per_sec)"
+    note "$server" "$label p99" "$(field "$out" p99_us)"
+    secs=$(field "$out" seconds)
+    if [[ $label == ipcbench ]]; then
+        note "$server" "client cpu" "$(awk -v c="$(field "$out" client_cpu_s)" -v s="$secs" 'BEGIN { printf "%.0f", 100 * c / s }')"
+        note "$server" "server us" "$(awk -v c="$(field "$out" server_cpu_s)" -v n="$(field "$out" requests)" 'BEGIN { if (c == "") print ""; else printf "%.1f", 1e6 * c / n }')"
     fi
 }
 
-order=()
-have_echoserver=0
-if [[ -x $BIN/echoserver ]]; then
-    have_echoserver=1
-    for model in epoll thread; do
-        echo "measuring echoserver --model $model..." >&2
-        start_server "echoserver-$model" "$BIN/echoserver" --listen 127.0.0.1:0 --model "$model"
-        measure "echoserver $model" same
+bulk() {
+    local server=$1 out
+    [[ $BULK != 0 ]] || return 0
+    out=$("$BIN/ipcbench" echo --connect "$ADDR" --bulk "$BULK" --duration "$DURATION" --json) || { say "failed: ipcbench bulk on $server"; exit 1; }
+    note "$server" "ipcbench gib" "$(field "$out" gib_per_sec)"
+    out=$("$work/bin/goclient" bulk "$ADDR" "$(numfmt --from=iec "$BULK")" "$DURATION") || { say "failed: Go bulk on $server"; exit 1; }
+    note "$server" "go gib" "$(field "$out" gib_per_sec)"
+}
+
+# measure SERVER: one round of every load on one server. The one-CPU servers' clients run on
+# the other CPUs.
+measure() {
+    local server=$1 pin=()
+    [[ $server == *"1 CPU" ]] && pin=(taskset -c "$rest")
+    start_server "$server"
+    local common=(--connect "$ADDR" --conns "$CONNS" --requests "$REQUESTS" --size "$SIZE" --duration "$DURATION" --json)
+    load "$server" ipcbench "${pin[@]}" "$BIN/ipcbench" echo "${common[@]}" --threads "$THREADS" --server-pid "$SERVER_PID"
+    load "$server" go "${pin[@]}" "$work/bin/goclient" bench "$ADDR" "$CONNS" "$REQUESTS" "$SIZE" "$DURATION"
+    if [[ $server == go || $server == "echoloop reuseport" ]] && ((THREADS > 1)); then
+        load "$server" "ipcbench-1" "$BIN/ipcbench" echo "${common[@]}" --threads 1
+    fi
+    if [[ $server != socat && ${#pin[@]} -eq 0 ]]; then bulk "$server"; fi
+    stop_server
+    if [[ $server == socat && $BULK != 0 ]]; then
+        start_server "socat -b 4096"
+        bulk socat
         stop_server
-        order+=("echoserver $model")
+    fi
+}
+
+for ((round = 1; round <= ROUNDS; round++)); do
+    for server in "${servers[@]}" "${pinned[@]}"; do
+        say "round $round of $ROUNDS: $server"
+        measure "$server"
     done
-else
-    echo "sockets.sh: $BIN/echoserver is not built: measuring the others only" >&2
-fi
-
-echo "measuring the Go server..." >&2
-start_server go "$work/bin/goserver" 127.0.0.1:0
-measure "go goroutines" same
-stop_server
-order+=("go goroutines")
-
-# socat's default 8 KiB blocks can deadlock its PIPE under bulk load (it blocks writing its own
-# full pipe, of which it is the only reader); -b 4096 (<= PIPE_BUF) cannot. Bench: as the issue says.
-echo "measuring socat PIPE..." >&2
-start_server socat socat -d -d TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork,backlog=128 PIPE
-measure "socat PIPE" none
-stop_server
-start_server socat-b4096 socat -d -d -b 4096 TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork,backlog=128 PIPE
-out=$(best_of "$BIN/echoclient" --connect "$ADDR" --bulk "$BULK" --duration "$DURATION" --json)
-gib["socat PIPE"]=$(field "$out" gib_per_sec)
-out=$(best_of "$work/bin/goclient" bulk "$ADDR" "$bulk_bytes" "$DURATION")
-go_gib["socat PIPE"]=$(field "$out" gib_per_sec)
-stop_server
-order+=("socat PIPE")
-
-# ---- report ----
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
-
-printf '\nLoopback, %s connections x %s-byte lines, %s requests (cap %s); bulk %s in %s-byte lines.\n' \
-    "$CONNS" "$SIZE" "$REQUESTS" "$DURATION" "$BULK" 4096
-printf 'Best of %s runs each; %s CPUs shared with other work: figures are noisy.\n\n' "$ROUNDS" "$(nproc)"
-row='| %-17s | %-16s | %-8s | %-8s | %-8s | %-15s | %-8s | %-8s | %-16s | %-15s |\n'
-# shellcheck disable=SC2059 # the format is the row above
-printf "$row" server "echoclient req/s" p50_us p99_us max_us "Go client req/s" p50_us p99_us \
-    "echoclient GiB/s" "Go client GiB/s"
-printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' ------------------- ------------------ ---------- ---------- \
-    ---------- ----------------- ---------- ---------- ------------------ -----------------
-for key in "${order[@]}"; do
-    # shellcheck disable=SC2059
-    printf "$row" "$key" "${rps[$key]}" "${p50[$key]}" "${p99[$key]}" "${maxl[$key]}" \
-        "${go_rps[$key]}" "${go_p50[$key]}" "${go_p99[$key]}" "${gib[$key]:--}" "${go_gib[$key]:--}"
 done
 
-printf '\nRatios (target in brackets):\n'
-if ((have_echoserver)); then
-    for client in echoclient go; do
-        if [[ $client == go ]]; then
-            e=${go_rps[echoserver epoll]} t=${go_rps[echoserver thread]} g=${go_rps[go goroutines]} s=${go_rps[socat PIPE]}
-        else
-            e=${rps[echoserver epoll]} t=${rps[echoserver thread]} g=${rps[go goroutines]} s=${rps[socat PIPE]}
-        fi
-        printf '  %-10s client: epoll/Go %s (>= 1.2)   thread/Go %s (>= 0.8)   epoll/socat %s (>= 2.5)   thread/socat %s (>= 2.5)\n' \
-            "$client" "$(ratio "$e" "$g")" "$(ratio "$t" "$g")" "$(ratio "$e" "$s")" "$(ratio "$t" "$s")"
-    done
-    printf '  bulk, echoclient client: epoll/Go %s (>= 0.95)   thread/Go %s (>= 0.95)\n' \
-        "$(ratio "${gib[echoserver epoll]}" "${gib[go goroutines]}")" "$(ratio "${gib[echoserver thread]}" "${gib[go goroutines]}")"
-    printf '  bulk, Go client:         epoll/Go %s (>= 0.95)   thread/Go %s (>= 0.95)\n' \
-        "$(ratio "${go_gib[echoserver epoll]}" "${go_gib[go goroutines]}")" "$(ratio "${go_gib[echoserver thread]}" "${go_gib[go goroutines]}")"
-else
-    printf '  echoserver not built: only the peers were measured.\n'
-fi
-printf '  load generators on the Go server: echoclient/Go client %s requests/s, %s GiB/s\n' \
-    "$(ratio "${rps[go goroutines]}" "${go_rps[go goroutines]}")" "$(ratio "${gib[go goroutines]}" "${go_gib[go goroutines]}")"
+# ---- the report ----
+
+median() {  # median SERVER MEASURE: the median of the rounds' values, or "-"
+    local values
+    read -r -a values <<<"${got["$1|$2"]:-}"
+    if ((${#values[@]} == 0)); then echo -; return; fi
+    printf '%s\n' "${values[@]}" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+
+printf '\nLoopback, %s connections x %s-byte lines, %s lines per run (cap %s); bulk %s in 4 KiB lines.\n' \
+    "$CONNS" "$SIZE" "$REQUESTS" "$DURATION" "$BULK"
+printf 'Medians of %s rounds, servers alternating; ipcbench with --threads %s; %s CPUs, %s.\n' \
+    "$ROUNDS" "$THREADS" "$(nproc)" "$(uname -r)"
+printf 'The "1 CPU" rows: the server pinned to CPU %s (Go with GOMAXPROCS=1), the clients to CPU %s.\n\n' "$cpu0" "${rest:--}"
+row='| %-24s | %9s | %9s | %6s | %8s | %9s | %9s | %9s | %9s | %8s | %8s |\n'
+# shellcheck disable=SC2059 # the format is the row above
+printf "$row" server "ipcbench" "p99 us" "client" "server" "Go client" "p99 us" "ratio to" "ratio to" "ipcbench" "Go"
+# shellcheck disable=SC2059
+printf "$row" "" "lines/s" "" "CPU %" "us/line" "lines/s" "" "Go (ipcb)" "Go (Go)" "GiB/s" "GiB/s"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' -------------------------- ----------- ----------- -------- \
+    ---------- ----------- ----------- ----------- ----------- ---------- ----------
+for server in "${servers[@]}" "${pinned[@]}"; do
+    go_row=go
+    [[ $server == *"1 CPU" ]] && go_row="go, 1 CPU"
+    # shellcheck disable=SC2059
+    printf "$row" "$server" "$(median "$server" "ipcbench rps")" "$(median "$server" "ipcbench p99")" \
+        "$(median "$server" "client cpu")" "$(median "$server" "server us")" "$(median "$server" "go rps")" \
+        "$(median "$server" "go p99")" "$(ratio "$(median "$server" "ipcbench rps")" "$(median "$go_row" "ipcbench rps")")" \
+        "$(ratio "$(median "$server" "go rps")" "$(median "$go_row" "go rps")")" \
+        "$(median "$server" "ipcbench gib")" "$(median "$server" "go gib")"
+done
+
+# target LABEL A B [GOAL]: one line "label: a/b with each client (goal)".
+target() {
+    printf '  %-46s ipcbench %5s   Go client %5s%s\n' "$1" \
+        "$(ratio "$(median "$2" "ipcbench rps")" "$(median "$3" "ipcbench rps")")" \
+        "$(ratio "$(median "$2" "go rps")" "$(median "$3" "go rps")")" "${4:+   (target $4)}"
+}
+printf '\nIssue 12, lines/s ratios:\n'
+target "echoloop --loops 0 --share reuseport / Go" "echoloop reuseport" go ">= 1.2"
+target "echoloop --loops 0 --share exclusive / Go" "echoloop exclusive" go ">= 1.2"
+target "echoloop --loops 1 / Go, one CPU each" "echoloop 1 loop, 1 CPU" "go, 1 CPU" ">= 1.0"
+target "echoloop --loops 0 --share reuseport / socat" "echoloop reuseport" socat ">= 2.5"
+target "echoloop --loops 1 / socat" "echoloop 1 loop" socat
+target "echoserver (threads) / Go" echoserver go
+printf '\nThe load generators (lines/s):\n'
+printf '  %-58s %s\n' "ipcbench / Go client, on the Go server" "$(ratio "$(median go "ipcbench rps")" "$(median go "go rps")")"
+for server in go "echoloop reuseport"; do
+    printf '  %-58s %s\n' "ipcbench --threads $THREADS / --threads 1, on $server" \
+        "$(ratio "$(median "$server" "ipcbench rps")" "$(median "$server" "ipcbench-1 rps")")"
+done
+printf '  (client CPU is in %% of one CPU: near 100 x --threads, the client and not the server was the limit)\n'
