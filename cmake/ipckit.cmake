@@ -11,6 +11,9 @@ if(IPC_SANITIZE)
                                                -fno-sanitize-recover=all)
   target_link_options(ipc_options INTERFACE -fsanitize=${IPC_SANITIZE})
 endif()
+if(IPC_FUZZ)  # coverage for libFuzzer in everything; tests/fuzz links its targets with -fsanitize=fuzzer
+  target_compile_options(ipc_options INTERFACE -fsanitize=fuzzer-no-link)
+endif()
 
 if(IPC_TESTS)
   find_program(BATS_EXECUTABLE bats)

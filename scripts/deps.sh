@@ -7,12 +7,15 @@ set -euo pipefail
 packages=(
     # build
     build-essential cmake ninja-build pkg-config git
-    libcli11-dev libfmt-dev libgtest-dev libcpp-httplib-dev
+    libcli11-dev libfmt-dev libgtest-dev
     # tests: bats and the real peers the tools are tested against
     bats bats-assert bats-support
     socat ncat netcat-openbsd curl wrk
     procps psmisc util-linux coreutils iproute2 strace perl python3
     systemd  # systemd-socket-activate: graceful's socket-activation test
+    # the fuzz preset (tests/fuzz): clang with libFuzzer, and llvm-symbolizer for its reports
+    clang libclang-rt-14-dev llvm
+    clang-tidy  # scripts/lessons.sh: function size and cognitive complexity (issue 9)
 )
 if [[ ${1:-} == --perf ]]; then
     packages+=(golang-go hyperfine)
