@@ -26,6 +26,7 @@
 #include "ipc/fd.hpp"
 #include "ipc/output.hpp"
 #include "ipc/proc.hpp"
+#include "ipc/units.hpp"
 #include "procinfo.hpp"
 
 namespace procinfo {
@@ -189,11 +190,10 @@ struct options {
 
 // A pid is a positive decimal number that fits pid_t; anything else is a usage error.
 pid_t parse_pid(const std::string& text) {
-    pid_t pid = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), pid);
-    if (ec != std::errc{} || end != text.data() + text.size() || pid <= 0)
+    const auto pid = ipc::parse_decimal<pid_t>(text);
+    if (!pid || *pid <= 0)
         ipc::usage_error(fmt::format("PID must be a positive number, not '{}'", text));
-    return pid;
+    return *pid;
 }
 
 options parse_command_line(int argc, char** argv) {

@@ -4,9 +4,9 @@
 // LF ends a line, empty lines before a request are skipped). Shared with its unit test.
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 
 #include "graceful_http.hpp"
+#include "ipc/units.hpp"
 
 namespace http {
 namespace {
@@ -111,11 +111,10 @@ int header(sv line, parsed& p, header_state& h) {
         if (p.http10 && has_token(value, "keep-alive")) p.keep_alive = true;
     }
     if (iequals(name, "Content-Length")) {
-        std::size_t n = 0;
-        const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-        if (value.empty() || ec != std::errc{} || end != value.data() + value.size()) return 400;
-        if (h.content_length && *h.content_length != n) return 400;
-        h.content_length = n;
+        const auto n = ipc::parse_decimal<std::size_t>(value);
+        if (!n) return 400;
+        if (h.content_length && *h.content_length != *n) return 400;
+        h.content_length = *n;
     }
     return 0;
 }

@@ -8,7 +8,6 @@
 #include <fmt/format.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstdlib>
 #include <stdexcept>
 #include <string_view>
@@ -17,6 +16,7 @@
 #include "ipc/explain.hpp"
 #include "ipc/io.hpp"
 #include "ipc/net.hpp"
+#include "ipc/units.hpp"
 
 namespace graceful {
 
@@ -86,13 +86,11 @@ http::reply env_page() {
 http::reply sleep_page(const http::request& req, int pid, int generation) {
     constexpr long max_sleep_ms = 60'000;
     const std::string_view text = http::query_value(req.query, "ms").value_or("");
-    long ms = -1;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
-    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || ms < 0 ||
-        ms > max_sleep_ms)
+    const auto ms = ipc::parse_decimal<long>(text);
+    if (!ms || *ms < 0 || *ms > max_sleep_ms)
         return {400, fmt::format("ms must be 0..{}\n", max_sleep_ms)};
-    return {200, fmt::format("slept {} ms in pid {}, generation {}\n", ms, pid, generation),
-            std::chrono::milliseconds(ms)};
+    return {200, fmt::format("slept {} ms in pid {}, generation {}\n", *ms, pid, generation),
+            std::chrono::milliseconds(*ms)};
 }
 
 }  // namespace

@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <climits>
 #include <csignal>
@@ -73,12 +72,6 @@ bool matches(pid_t pid, const std::string& name, bool full) {
 }
 
 // The pid a /proc entry names, or nullopt for the entries that are not a process ("self"...).
-std::optional<pid_t> pid_of(std::string_view d_name) {
-    pid_t pid = 0;
-    const auto [end, ec] = std::from_chars(d_name.data(), d_name.data() + d_name.size(), pid);
-    if (ec != std::errc{} || end != d_name.data() + d_name.size()) return std::nullopt;
-    return pid;
-}
 
 // Holds process pid by a pidfd, opened *before* the match is confirmed again: if the process
 // exits and its pid is reused, we signal nobody rather than the newcomer. nullopt if it is gone.
@@ -105,7 +98,7 @@ std::vector<target> find_by_name(const std::string& name, bool full, bool force)
         const dirent* entry = ::readdir(proc.get());
         if (entry == nullptr && errno != 0) ipc::die("readdir(/proc)");
         if (entry == nullptr) return found;
-        const auto pid = pid_of(entry->d_name);
+        const auto pid = ipc::parse_decimal<pid_t>(entry->d_name);
         if (!pid || *pid == self || *pid == parent || !matches(*pid, name, full)) continue;
         if (*pid == 1 && !force) {
             ipc::complain("skipping pid 1 ({}): init needs --force", comm_of(1));

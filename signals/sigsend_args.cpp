@@ -1,16 +1,17 @@
 // signals/sigsend_args.cpp: see sigsend_args.hpp.
 #include "sigsend_args.hpp"
 
-#include <charconv>
 #include <climits>
 #include <cstdint>
+
+#include "ipc/units.hpp"
 
 namespace sigsend_args {
 
 pid_arg parse_pid(std::string_view text, bool group, bool force) {
-    pid_t pid = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), pid);
-    if (ec != std::errc{} || end != text.data() + text.size()) return {};
+    const auto parsed = ipc::parse_decimal<pid_t>(text);
+    if (!parsed) return {};
+    const pid_t pid = *parsed;
     if (pid == -1) return {pid, pid_verdict::every_process};
     if (pid <= 0 && !group) return {pid, pid_verdict::needs_group};
     if (pid == 1 && !force) return {pid, pid_verdict::needs_force};

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cstddef>
 #include <cstring>
 #include <memory>
@@ -18,6 +17,7 @@
 #include "ipc/error.hpp"
 #include "ipc/explain.hpp"
 #include "ipc/fd.hpp"
+#include "ipc/units.hpp"
 
 namespace ipc {
 
@@ -119,15 +119,12 @@ host_port parse_host_port(std::string_view text, port_zero zero) {
         }
     }
     const unsigned low = zero == port_zero::allowed ? 0 : 1;
-    unsigned number = 0;
-    const char* first = out.port.data();
-    const char* last = first + out.port.size();
-    const auto [end, ec] = std::from_chars(first, last, number);
-    if (out.port.empty() || ec != std::errc{} || end != last || number < low || number > 65535) {
+    const auto number = parse_decimal<unsigned>(out.port);
+    if (!number || *number < low || *number > 65535) {
         throw std::invalid_argument(
             fmt::format("{}: port '{}' is not a number from {} to 65535", text, out.port, low));
     }
-    out.number = static_cast<std::uint16_t>(number);
+    out.number = static_cast<std::uint16_t>(*number);
     return out;
 }
 

@@ -1,11 +1,11 @@
 #include "ipc/signals.hpp"
+#include "ipc/units.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <charconv>
 #include <csignal>
 
 namespace ipc {
@@ -70,10 +70,7 @@ std::string upper(std::string_view s) {
 // Decimal digits only: no sign ("-0" is no signal, "RTMIN+-0" no RTMIN; found by tests/fuzz).
 std::optional<int> parse_int(std::string_view s) {
     if (s.empty() || s[0] < '0' || s[0] > '9') return std::nullopt;
-    int value = 0;
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-    if (ec != std::errc{} || end != s.data() + s.size() || s.empty()) return std::nullopt;
-    return value;
+    return parse_decimal<int>(s);
 }
 
 // The bare name of a valid signal: bash splits the real-time range in the middle,

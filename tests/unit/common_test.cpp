@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <new>
@@ -252,6 +253,18 @@ TEST(Signals, TableFacts) {
     EXPECT_EQ(ipc::action_name(ipc::signal_action::core), "Core");
     EXPECT_FALSE(ipc::signal_info_of(0));
     EXPECT_FALSE(ipc::signal_info_of(33));
+}
+
+TEST(Units, DecimalsAreTheWholeText) {
+    EXPECT_EQ(ipc::parse_decimal<int>("0"), 0);
+    EXPECT_EQ(ipc::parse_decimal<int>("2147483647"), 2147483647);
+    EXPECT_EQ(ipc::parse_decimal<int>("-5"), -5);
+    EXPECT_EQ(ipc::parse_decimal<std::size_t>("18446744073709551615"), SIZE_MAX);
+    for (const char* s : {"", " 1", "1 ", "+1", "1x", "0x10", "2147483648", "--1", "1.0"}) {
+        EXPECT_FALSE(ipc::parse_decimal<int>(s)) << "'" << s << "'";
+    }
+    EXPECT_FALSE(ipc::parse_decimal<unsigned>("-1"));
+    EXPECT_FALSE(ipc::parse_decimal<std::uint16_t>("65536"));
 }
 
 TEST(Units, Sizes) {

@@ -1,16 +1,33 @@
-// ipc/units.hpp: sizes ("64K", "1M", "1G") and durations ("250ms", "2s") on the command line.
+// ipc/units.hpp: numbers, sizes ("64K", "1M", "1G") and durations ("250ms", "2s") as a user
+// or a peer writes them.
 //
 // Sizes are binary: K = 1024. Durations need a unit, as Go's time.ParseDuration does
 // ("0" alone is allowed): ns, us, ms, s, m, h, with a decimal fraction ("1.5s").
 // Both throw std::invalid_argument with a message that names the bad text.
 #pragma once
 
+#include <charconv>
 #include <chrono>
+#include <concepts>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace ipc {
+
+// The whole of `text` as a decimal Int: nullopt for an empty text, a blank, a '+', any byte
+// after the digits, or a value Int cannot hold. A '-' only for a signed Int ("-5").
+template <std::integral Int>
+[[nodiscard]] std::optional<Int> parse_decimal(std::string_view text) noexcept {
+    if (text.empty()) return std::nullopt;
+    Int value{};
+    const char* last = text.data() + text.size();
+    const auto [end, ec] = std::from_chars(text.data(), last, value);
+    if (ec != std::errc{} || end != last) return std::nullopt;
+    return value;
+}
 
 [[nodiscard]] std::uint64_t parse_size(std::string_view text);
 [[nodiscard]] std::chrono::nanoseconds parse_duration(std::string_view text);
