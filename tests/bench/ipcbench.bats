@@ -6,6 +6,8 @@
 # against echoserver and echoloop when they are built beside it.
 load ../helpers/ipc
 
+bats_require_minimum_version 1.5.0
+
 # start_socat NAME ADDRESS1 ADDRESS2: socat -d -d in the background; waits for its "listening
 # on" line on stderr. Sets SOCAT_PID, and PORT for a TCP listener.
 start_socat() {
@@ -486,6 +488,17 @@ echo_dies() {
     for m in shm-futex shm-spin shm-sem eventfd signal mq unix-dgram pipe; do
         echo_dies "$m"
     done
+}
+
+@test "matrix: a full /dev/shm is ENOSPC in one line at set-up, never a SIGBUS at the first store" {
+    ((EUID == 0)) || skip "mounting a small /dev/shm needs root"
+    unshare -m true 2>/dev/null || skip "no mount namespaces here (unshare -m)"
+    # In a mount namespace of its own: a one-page tmpfs on /dev/shm, filled, then the run.
+    run --separate-stderr unshare -m bash -c 'mount -t tmpfs -o size=4k tmpfs /dev/shm &&
+        head -c 4096 /dev/zero >/dev/shm/fill && exec "$0" matrix --size 4 --count 10 --only "$1"' \
+        "$TOOL" shm-futex
+    assert_failure 1
+    assert_equal "$stderr" "ipcbench: posix_fallocate(/dev/shm): No space left on device (ENOSPC)"
 }
 
 @test "matrix: SIGTERM during a run too" {

@@ -261,6 +261,29 @@ demo_stopped_by() {
     demo_stopped_by TERM 143
 }
 
+@test "demo: a signal between mq_open and mq_unlink is held until the name is gone (SIGUSR1, SIGTERM)" {
+    command -v strace >/dev/null || skip "strace is missing"
+    mountpoint -q /dev/mqueue || skip "/dev/mqueue is not mounted"
+    local sig status tool deadline
+    for sig in USR1:138 TERM:143; do
+        status=${sig#*:} sig=${sig%:*}
+        # strace holds mq_unlink back 3 s: the window in which the queue has its name.
+        bg_start "d$sig" strace -f -qq -o /dev/null -e trace=mq_unlink \
+            -e inject=mq_unlink:delay_enter=3000000 "$TOOL" demo
+        local strace_pid=$BG_PID
+        tool="" deadline=$((SECONDS + 10))
+        until [[ -n $tool && -e /dev/mqueue/msgqueue-demo-$tool ]]; do
+            tool=$(pgrep -P "$strace_pid" -x msgqueue || true)
+            ((SECONDS < deadline)) || fail "the demo's queue never appeared"
+            sleep 0.02
+        done
+        kill -s "$sig" "$tool"
+        wait_for_exit "$strace_pid" 30
+        assert_equal "$BG_STATUS" "$status"
+        [[ ! -e /dev/mqueue/msgqueue-demo-$tool ]]
+    done
+}
+
 @test "EINTR injected (strace) into each blocking call of the demo changes nothing" {
     command -v strace >/dev/null || skip "strace is not installed"
     local want got call

@@ -179,6 +179,12 @@ in_window() {
     in_window INT 130
 }
 
+@test "SIGUSR1 or SIGALRM in that window: held as well (every signal that can be blocked is)" {
+    in_window USR1 138
+    bg_stop_all
+    in_window ALRM 142
+}
+
 @test "stdout full or closed: exit 1 with one line; the demo leaves nothing" {
     local pid="$BATS_TEST_TMPDIR/pid" # exec keeps the pid: the demo's name is known
     run bash -c 'echo $$ >"$2"; exec "$1" demo >/dev/full' _ "$TOOL" "$pid"

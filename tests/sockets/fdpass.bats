@@ -196,6 +196,55 @@ fdpass: $SOCK: the sender closed the connection before passing a file"
     [[ ! -e $SOCK ]]
 }
 
+@test "accept4 failing with EMFILE (injected): one line and exit 1, not a spin; the socket file is removed" {
+    command -v strace >/dev/null || skip "strace is not installed"
+    # LeakSanitizer cannot run under ptrace: leaks are checked by every other test.
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" bg_start s strace -f -qq -o /dev/null \
+        -e trace=accept4 -e inject=accept4:error=EMFILE "$TOOL" send --socket "$SOCK" --file data.txt
+    SENDER=$BG_PID
+    wait_for_line "$(bg_out s)" '^waiting on ' 30
+    run timeout 30 "$TOOL" receive --socket "$SOCK"
+    assert_failure 1
+    wait_for_exit "$SENDER" 30
+    assert_equal "$BG_STATUS" 1
+    assert_equal "$(cat "$(bg_err s)")" "fdpass: accept4: Too many open files (EMFILE)"
+    [[ ! -e $SOCK ]]
+}
+
+# in_fifo_open SIGNAL STATUS: `fdpass send --file FIFO` waits in open(2) until the FIFO has a
+# writer (there is none); SIGNAL must end it there with STATUS, leaving no socket file. (env
+# --default-signal: a background job of a script starts with SIGINT ignored.)
+in_fifo_open() {
+    local openat
+    case $(uname -m) in
+        x86_64) openat=257 ;;
+        aarch64) openat=56 ;;
+        *) skip "openat's number on $(uname -m) is not known here" ;;
+    esac
+    mkfifo fifo
+    bg_start s env --default-signal="$1" "$TOOL" send --socket "$SOCK" --file fifo
+    SENDER=$BG_PID
+    local deadline=$((SECONDS + 30))
+    # /proc/PID/syscall: the call a sleeping process is in, by number.
+    until [[ $(cut -d ' ' -f 1 "/proc/$SENDER/syscall" 2>/dev/null) == "$openat" &&
+        $(ps -o stat= -p "$SENDER") == S* ]]; do
+        ((SECONDS < deadline)) || fail "fdpass send never waited in openat"
+        sleep 0.02
+    done
+    kill -s "$1" "$SENDER"
+    wait_for_exit "$SENDER" 30
+    assert_equal "$BG_STATUS" "$2"
+    [[ ! -e $SOCK ]]
+}
+
+@test "send --file FIFO waits in open(2) for a writer; SIGTERM ends it there" {
+    in_fifo_open TERM 143
+}
+
+@test "send --file FIFO: SIGINT (Ctrl-C) ends that wait too" {
+    in_fifo_open INT 130
+}
+
 @test "the socket path: a stale socket is replaced, a live one or a plain file is refused" {
     python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$SOCK"
     start_sender s --socket "$SOCK" --file data.txt
