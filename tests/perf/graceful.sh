@@ -28,10 +28,12 @@ done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/graceful-perf.XXXXXX")
 pids=()
+# Under set -e, a failing kill here (the process is gone already) would end the trap, and the
+# script, with status 1 after a run that succeeded.
 cleanup() {
-    [[ -s $tmp/graceful.pid ]] && kill -TERM "$(cat "$tmp/graceful.pid")" 2>/dev/null
-    ((${#pids[@]} > 0)) && kill -TERM "${pids[@]}" 2>/dev/null
-    wait 2>/dev/null
+    if [[ -s $tmp/graceful.pid ]]; then kill -TERM "$(cat "$tmp/graceful.pid")" 2>/dev/null || true; fi
+    if ((${#pids[@]} > 0)); then kill -TERM "${pids[@]}" 2>/dev/null || true; fi
+    wait 2>/dev/null || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
