@@ -20,6 +20,7 @@
 #include "ipc/explain.hpp"
 #include "ipc/fd.hpp"
 #include "ipc/output.hpp"
+#include "ipc/process.hpp"
 #include "procinfo.hpp"
 
 namespace procinfo {
@@ -69,7 +70,9 @@ int run_fork() {
         child_say("child  {}: value = {} {} (after its write)", ::getpid(), *value, where(value));
         return 0;
     });
-    reap(pid);
+    // If the child failed (it has said why), so does the demo: exit 1, not a story of a copy.
+    if (const int status = wait_for(pid); status != 0)
+        ipc::fail("child {} {}", pid, ipc::describe_status(status));
     ipc::say("parent {}: value = {} {}: the child's write went to its own copy", ::getpid(), *value,
              where(value));
     if (frame_of(value)) {

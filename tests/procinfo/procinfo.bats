@@ -287,6 +287,17 @@ assert_matches_ps() {
     done
 }
 
+@test "fork: a child that fails fails the demo (exit 1), not a success" {
+    command -v strace >/dev/null || skip "strace is missing"
+    # prctl(PR_SET_PDEATHSIG) is made by the child alone: strace makes it fail there (EPERM).
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" run timeout 60 strace -f -qq -o /dev/null \
+        -e trace=prctl -e inject=prctl:error=EPERM "$TOOL" fork
+    assert_failure 1
+    assert_line 'procinfo: prctl(PR_SET_PDEATHSIG): Operation not permitted (EPERM)'
+    assert_line --regexp '^procinfo: child [0-9]+ exited 1$'
+    refute_line --partial "the child's write went to its own copy"
+}
+
 @test "stdout full or closed: exit 1 and one line, in every view, --help and --version too" {
     assert_stdout_failures
     assert_stdout_failures --json 1
