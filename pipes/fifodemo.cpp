@@ -211,7 +211,9 @@ std::string epipe_and_sigpipe(const std::string& fifo) {
             r.reset();  // our copy of the read end: only the parent's may keep the FIFO read
             if (::signal(SIGPIPE, disposition) == SIG_ERR) return 1;
             const ipc::unique_fd w(try_open(fifo, O_WRONLY));
-            if (!w || !send_bytes(ready.write) || !get_bytes(go.read)) return 1;
+            if (!w || !send_bytes(ready.write)) return 1;
+            ready.write.reset();  // said: a sibling that dies before saying so leaves no writer
+            if (!get_bytes(go.read)) return 1;
             ipc::explain("write({}, 1) with SIGPIPE {}", w.get(),
                          disposition == SIG_IGN ? "ignored" : "at its default action");
             const int err = ipc::write_all(w.get(), "x", 1) ? 0 : errno;
@@ -221,7 +223,10 @@ std::string epipe_and_sigpipe(const std::string& fifo) {
     };
     const pid_t ignoring = ipc::sandbox::spawn(writer(SIG_IGN));
     const pid_t defaulting = ipc::sandbox::spawn(writer(SIG_DFL));
-    ready.write.reset();  // so that writers that die early give us EOF, not a hang
+    // Our copies closed, and each writer closes its own once it has said "ready": a writer that
+    // dies early gives us EOF, not a hang, even while the other one waits for "go".
+    ready.write.reset();
+    report.write.reset();
     if (!get_bytes(ready.read, 2)) ipc::fail("a writer died before open()");
     r.reset();  // the last reader closes
     ipc::explain("close(reader): the FIFO has no reader now");
@@ -258,7 +263,9 @@ std::string count_torn(const std::string& fifo, const ipc::race_options& race) {
         return [&, tag] {
             const std::string record(race.size, tag);
             const ipc::unique_fd w(try_open(fifo, O_WRONLY));
-            if (!w || !send_bytes(ready.write) || !get_bytes(go.read)) return 1;
+            if (!w || !send_bytes(ready.write)) return 1;
+            ready.write.reset();  // said: a sibling that dies before saying so leaves no writer
+            if (!get_bytes(go.read)) return 1;
             ipc::explain("writer {}: {} x write({}, {} bytes of '{}')", tag, race.records, w.get(),
                          race.size, tag);
             for (std::uint64_t i = 0; i < race.records; ++i) {
@@ -270,7 +277,7 @@ std::string count_torn(const std::string& fifo, const ipc::race_options& race) {
     const pid_t a = ipc::sandbox::spawn(writer('A'));
     const pid_t b = ipc::sandbox::spawn(writer('B'));
     // Both must have opened before we read: with no writer yet, read() returns 0 at once.
-    ready.write.reset();  // so that writers that die early give us EOF, not a hang
+    ready.write.reset();  // as in rule 6: a writer that dies early gives us EOF, not a hang
     if (!get_bytes(ready.read, 2)) ipc::fail("a writer died before open()");
     if (!send_bytes(go.write, 2)) ipc::die("write(go pipe)");
     ipc::tear_counter counter(race.writers, race.size);

@@ -91,6 +91,49 @@ assert_no_demo_left() {
     assert_no_demo_left
 }
 
+# Waits (bounded) until the strace log $log shows $1 processes stopped by SIGSTOP; their pids,
+# in the order they stopped, go to the array `stopped`.
+wait_for_stops() {
+    local deadline=$((SECONDS + 30))
+    for (( ; ; )); do
+        mapfile -t stopped < <(sed -nE 's/^([0-9]+) +--- stopped by SIGSTOP ---$/\1/p' "$log")
+        ((${#stopped[@]} >= $1)) && return 0
+        if ((SECONDS >= deadline)); then
+            echo "timed out waiting for $1 stops by SIGSTOP; the strace log holds:" >&2
+            cat "$log" >&2
+            return 1
+        fi
+        sleep 0.02
+    done
+}
+
+@test "a writer of rule 6 that dies before it is ready: exit 1, no hang, the temp dir removed" {
+    command -v strace >/dev/null || skip "strace is missing"
+    # strace stops (SIGSTOP) every process at its 4th rt_sigaction: fifodemo itself as it starts
+    # (let go at once), and only the two writers of rule 6 (spawn's 3 signal() calls, then
+    # SIGPIPE's). One is killed there; the other says "ready" and waits for "go".
+    local log=$BATS_TEST_TMPDIR/strace.log stopped=()
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" bg_start demo \
+        env TMPDIR="$BATS_TEST_TMPDIR" strace -f -qq -o "$log" -e trace=rt_sigaction \
+        -e inject=rt_sigaction:signal=SIGSTOP:when=4 "$TOOL" --records 4
+    local pid=$BG_PID
+    wait_for_stops 1
+    # fifodemo itself: stopped by teardown too (strace's TERM may leave it running).
+    echo "${stopped[0]} $(start_time "${stopped[0]}")" >>"$BATS_TEST_TMPDIR/bg.pids"
+    kill -CONT "${stopped[0]}"
+    wait_for_stops 3
+    kill -KILL "${stopped[1]}"
+    kill -CONT "${stopped[2]}"
+    wait_for_exit "$pid" 30
+    assert_equal "$BG_STATUS" 1
+    assert_equal "$(cat "$(bg_err demo)")" "fifodemo: a writer died before open()"
+    run grep -c '^[6-8]\. ' "$(bg_out demo)"
+    assert_output 0
+    run compgen -G "$BATS_TEST_TMPDIR/fifo-demo.*"
+    assert_failure
+    assert_no_demo_left
+}
+
 @test "stdout full or closed: exit 1 and one line on stderr, --help and --version too" {
     for args in "" --help --version; do
         # shellcheck disable=SC2086 # $args is empty or one word
