@@ -53,9 +53,10 @@ std::string where(const int* value) {
 }  // namespace
 
 int run_fork() {
-    // One private page. Writing it gives it a frame of its own (untouched, it maps the shared
-    // zero page); fork() then lets parent and child share that frame, read-only, until one of
-    // them writes to it and the kernel copies the page for the writer: copy on write.
+    // One private page. Writing it gives it a frame of its own (until then it has none, or,
+    // once read, the shared zero page); fork() then lets parent and child share that frame,
+    // read-only, until one of them writes to it and the kernel copies the page for the writer:
+    // copy on write.
     const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
     void* memory =
         ::mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
