@@ -264,7 +264,10 @@ int run_demo() {
     if (::shm_unlink(name.c_str()) == -1) ipc::die(fmt::format("shm_unlink({})", name));
     ipc::explain("shm_unlink({}) = 0", name);
     release_signals(old);
-    if (n == 0) ipc::fail("child {} ended before it mapped {}", child, name);
+    if (n == 0) {  // end of file: the child has ended; how (its status) says why
+        const int status = ipc::wait_child(child);
+        ipc::fail("child {} {} before it mapped {}", child, ipc::describe_status(status), name);
+    }
 
     const pid_t self = ::getpid();
     ipc::say("parent {}: shm_open({}), mmap: shared page at {}, {}", self, name, fmt::ptr(page),

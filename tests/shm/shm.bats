@@ -185,6 +185,71 @@ in_window() {
     in_window ALRM 142
 }
 
+# find_demo STRACE_PID: sets TOOL_PID to the demo under strace STRACE_PID and CHILD_PID to its
+# forked child, waiting (10 s at most) until both exist.
+find_demo() {
+    local deadline=$((SECONDS + 10))
+    TOOL_PID="" CHILD_PID=""
+    until [[ -n $CHILD_PID ]]; do
+        [[ -n $TOOL_PID ]] || TOOL_PID=$(pgrep -P "$1" -x shm || true)
+        [[ -z $TOOL_PID ]] || CHILD_PID=$(pgrep -P "$TOOL_PID" -x shm || true)
+        ((SECONDS < deadline)) || fail "the demo's child never appeared"
+        sleep 0.02
+    done
+}
+
+# The child starts with the parent's mask, every signal held, and must put the original one back:
+# SIGTERM sent to the child while the parent holds its signals (the name exists) ends the child.
+# The parent then removes the name, reaps the child and says how it ended: exit 1, nothing left.
+# LeakSanitizer cannot run under ptrace: the dev preset's leak check is off for these runs.
+
+@test "demo: SIGTERM to the child before it maps the object ends it; the demo says so" {
+    command -v strace >/dev/null || skip "strace is missing"
+    # strace holds each process's first openat for 3 s after it returns: the tool's is the
+    # loader's, at start-up; the child's is its shm_open, before mmap and its byte to the parent.
+    bg_start demo env ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" strace -f -qq -o /dev/null \
+        -e trace=openat -e inject=openat:delay_exit=3000000:when=1 "$TOOL" demo
+    local strace_pid=$BG_PID
+    find_demo "$strace_pid"
+    assert [ -e "/dev/shm/ipckit-shm-demo-$TOOL_PID" ] # the window: the parent holds its signals
+    kill -TERM "$CHILD_PID"
+    wait_for_exit "$strace_pid"
+    assert_equal "$BG_STATUS" 1
+    assert_equal "$(cat "$(bg_err demo)")" \
+        "shm: child $CHILD_PID killed by SIGTERM (143) before it mapped /ipckit-shm-demo-$TOOL_PID"
+    assert_equal "$(cat "$(bg_out demo)")" ""
+    refute_demo_left "$TOOL_PID"
+    run kill -0 "$CHILD_PID" # reaped: no such process, not even a zombie
+    assert_failure
+}
+
+@test "demo: SIGTERM to the child while it waits for the parent's go ends it as well" {
+    command -v strace >/dev/null || skip "strace is missing"
+    # strace (without -f: the parent alone) holds the parent's shm_unlink (unlink, or unlinkat
+    # where there is no unlink) for 3 s before it runs. The child has mapped the object, sent its
+    # byte and waits in read(2): sleeping (S) with the object in its maps.
+    bg_start demo env ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" strace -qq -o /dev/null \
+        -e 'trace=/^unlink(at)?$' -e 'inject=/^unlink(at)?$:delay_enter=3000000' "$TOOL" demo
+    local strace_pid=$BG_PID deadline=$((SECONDS + 10))
+    find_demo "$strace_pid"
+    until grep -q "/dev/shm/ipckit-shm-demo-$TOOL_PID" "/proc/$CHILD_PID/maps" 2>/dev/null &&
+        [[ $(cut -d ' ' -f 3 "/proc/$CHILD_PID/stat" 2>/dev/null) == S ]]; do
+        ((SECONDS < deadline)) || fail "the child never waited for the parent's go"
+        sleep 0.02
+    done
+    assert [ -e "/dev/shm/ipckit-shm-demo-$TOOL_PID" ] # the window: the parent holds its signals
+    kill -TERM "$CHILD_PID"
+    wait_for_exit "$strace_pid"
+    assert_equal "$BG_STATUS" 1
+    assert_equal "$(cat "$(bg_err demo)")" "shm: child $CHILD_PID killed by SIGTERM (143)"
+    run cat "$(bg_out demo)"
+    assert_line --index 2 "parent $TOOL_PID: fork() = $CHILD_PID; the child mapped /ipckit-shm-demo-$TOOL_PID too, so shm_unlink removed the name"
+    refute_line --partial "child  $CHILD_PID"
+    refute_demo_left "$TOOL_PID"
+    run kill -0 "$CHILD_PID"
+    assert_failure
+}
+
 @test "stdout full or closed: exit 1 with one line; the demo leaves nothing" {
     local pid="$BATS_TEST_TMPDIR/pid" # exec keeps the pid: the demo's name is known
     run bash -c 'echo $$ >"$2"; exec "$1" demo >/dev/full' _ "$TOOL" "$pid"
