@@ -7,12 +7,14 @@
 // See also: msgqueue send/receive (two terminals), pipecmp and fifo (a pipe's own rules)
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -173,14 +175,17 @@ void notify(mqd_t q) {
 
     const pid_t writer = ::fork();
     if (writer == -1) ipc::die("fork");
-    if (writer == 0) {  // the writer: one message into the empty queue
+    if (writer == 0) {  // the writer: one message into the empty queue, or its error
         const int err = msgqueue::send_message(q, "wake up", 1, nullptr);
         if (err != 0) ipc::warn_en(err, "writer: mq_send");
-        ::_exit(err == 0 ? 0 : 1);
+        ::_exit(err == 0 ? 0 : ipc::exit_failure);
     }
     ipc::explain("fork() = {}: the writer", writer);
-    // The writer first: SIGUSR1 is blocked, so the notification waits, pending, meanwhile.
+    // The writer first: SIGUSR1 is blocked, so the notification waits, pending, meanwhile. A
+    // writer that failed sent nothing, so no notification will come: end now, not 5 s later.
     const int status = ipc::wait_child(writer);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == ipc::exit_failure)
+        std::exit(ipc::exit_failure);  // its error is said already, in its own line
     if (status != 0) ipc::fail("the writer {} {}", writer, ipc::describe_status(status));
     siginfo_t info{};
     const timespec limit{5, 0};

@@ -284,6 +284,39 @@ demo_stopped_by() {
     done
 }
 
+@test "demo: a writer whose mq_send fails ends the demo at once with its error, one line" {
+    command -v strace >/dev/null || skip "strace is missing"
+    # Only the writer's mq_send must fail, and strace counts calls per process: so strace
+    # attaches (-p) while the demo waits on its full queue, after every send of its own that
+    # must succeed, and fails each mq_timedsend from then on: the demo's last two (it prints
+    # their errors and goes on) and the writer's. LeakSanitizer cannot run under ptrace: off.
+    bg_start d env ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" "$TOOL" -x demo --block 30s
+    local pid=$BG_PID
+    wait_for_line "$(bg_out d)" 'mq_timedsend waits for room, at most 30s' 30
+    bg_start strace strace -f -p "$pid" -o /dev/null -e trace=mq_timedsend \
+        -e inject=mq_timedsend:error=EBADF
+    if ! wait_for_line "$(bg_err strace)" "Process $pid attached|ptrace" 10 ||
+        ! grep -q "Process $pid attached" "$(bg_err strace)"; then
+        skip "strace cannot attach to the demo here: $(cat "$(bg_err strace)")"
+    fi
+    wait_for_exit "$pid" 40
+    assert_equal "$BG_STATUS" 1
+    local writer
+    writer=$(sed -n 's/^\[[0-9]*\] fork() = \([0-9]*\): the writer$/\1/p' "$(bg_err d)")
+    [[ -n $writer ]]
+    run grep -v '^\[' "$(bg_err d)"
+    assert_output "msgqueue: writer: mq_send: Bad file descriptor (EBADF)"
+    run cat "$(bg_out d)"
+    assert_line --partial "4. mq_notify: registered for SIGUSR1"
+    refute_line --partial "sent a message"
+    refute_line --partial "5. limits"
+    run kill -0 "$writer" # reaped: no such process, not even a zombie
+    assert_failure
+    [[ ! -e /dev/mqueue/msgqueue-demo-$pid ]]
+    run "$BIN/msgqueue" info "/msgqueue-demo-$pid"
+    assert_failure 1
+}
+
 @test "EINTR injected (strace) into each blocking call of the demo changes nothing" {
     command -v strace >/dev/null || skip "strace is not installed"
     local want got call
