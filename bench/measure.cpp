@@ -223,6 +223,7 @@ void progress::show(std::string_view text) {
     const std::string line = fmt::format("\r{}: {}\x1b[K", ipc::tool_name(), text);
     (void)ipc::write_all(STDERR_FILENO, line.data(), line.size());  // a lost redraw is harmless
     shown_ = true;
+    ipc::erase_line_before_messages(true);  // an error line (ipc::die...) erases it first
 }
 
 void progress::clear() {
@@ -230,6 +231,7 @@ void progress::clear() {
     shown_ = false;
     next_ = {};
     (void)ipc::write_all(STDERR_FILENO, "\r\x1b[K", 4);
+    ipc::erase_line_before_messages(false);
 }
 
 // ---- small shared pieces ----

@@ -141,6 +141,8 @@ class json_object {
 
 // One line on stderr, redrawn in place ("\r...", erased at the end), only when stderr is a
 // terminal: a log file or a pipe gets nothing. At most five redraws a second. One thread uses it.
+// While it is shown, an error line (ipc::die, ipc::fail, the echo side's ipc::child::die...)
+// erases it first (ipc::erase_line_before_messages), so that the error never follows it.
 class progress {
   public:
     progress();

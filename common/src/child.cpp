@@ -53,7 +53,7 @@ void die(const char* call, int code) noexcept {
     const char* desc = ::strerrordesc_np(err);
     const char* name = ::strerrorname_np(err);
     const char* tool = program_invocation_short_name;
-    write_line({part(tool), part(": "), part(call), part(": "),
+    write_line({part(message_prefix()), part(tool), part(": "), part(call), part(": "),
                 part(desc != nullptr ? desc : "Unknown error"), part(" ("),
                 part(name != nullptr ? name : "E?"), part(")\n")});
     ::_exit(code);

@@ -25,7 +25,7 @@ std::string error_text(int err, std::string_view call) {
 namespace {
 // One write(2) per message, so that lines from several processes never mix.
 void print_line(std::string_view text) {
-    const std::string line = fmt::format("{}: {}\n", tool_name(), text);
+    const std::string line = fmt::format("{}{}: {}\n", message_prefix(), tool_name(), text);
     (void)write_all(STDERR_FILENO, line.data(), line.size());
 }
 }  // namespace

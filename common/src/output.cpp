@@ -24,13 +24,17 @@ void report(const char* a, const char* b = "", const char* c = "") noexcept {
     const std::string_view name = tool_name();
     char colon[] = ": ";
     char newline[] = "\n";
-    iovec parts[] = {
-        {const_cast<char*>(name.data()), name.size()}, {colon, 2},
-        {const_cast<char*>(a), std::strlen(a)},        {const_cast<char*>(b), std::strlen(b)},
-        {const_cast<char*>(c), std::strlen(c)},        {newline, 1}};
+    const char* erase = message_prefix();
+    iovec parts[] = {{const_cast<char*>(erase), std::strlen(erase)},
+                     {const_cast<char*>(name.data()), name.size()},
+                     {colon, 2},
+                     {const_cast<char*>(a), std::strlen(a)},
+                     {const_cast<char*>(b), std::strlen(b)},
+                     {const_cast<char*>(c), std::strlen(c)},
+                     {newline, 1}};
     ssize_t n;
     do {
-        n = ::writev(STDERR_FILENO, parts, 6);
+        n = ::writev(STDERR_FILENO, parts, 7);
     } while (n == -1 && errno == EINTR);
 }
 

@@ -519,6 +519,21 @@ echo_dies() {
     assert_line --regexp '^tcp +[0-9.]+ '
 }
 
+@test "matrix: an error on a terminal erases the progress line first, then stands on its own line" {
+    # A TMPDIR that does not exist: the fifo row's mkdtemp fails once the pipe row has drawn
+    # its progress. script(1) gives the run a terminal; stdout still goes to a file.
+    local missing=$BATS_TEST_TMPDIR/missing
+    run script -qec "TMPDIR='$missing' '$TOOL' matrix --count 2000 --only pipe,fifo >'$BATS_TEST_TMPDIR/out'" "$BATS_TEST_TMPDIR/tty"
+    assert_failure 1
+    run cat -v "$BATS_TEST_TMPDIR/tty"
+    assert_output --partial '^Mipcbench: matrix: pipe: 0 of 2000 round trips^[[K'
+    # The line drawn last ends in ^[[K; then ^M^[[K erases it, and the error follows.
+    assert_output --partial "^[[K^M^[[Kipcbench: mkdtemp($missing/ipcbench-fifo."
+    assert_output --partial "): No such file or directory (ENOENT)^M"
+    assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" ""
+    assert_no_ipc_names
+}
+
 # ---- the whole tool ----
 
 @test "no subcommand, or an unknown one, is a usage error" {

@@ -175,6 +175,26 @@ TEST(Errors, ComplainPrintsAndGoesOn) {
     EXPECT_NE(err.find(": skipping pid 1\n"), std::string::npos);
 }
 
+// A progress line on a terminal: while it is shown, each message erases it first.
+TEST(Errors, MessagesEraseALineRedrawnInPlaceWhileThereIsOne) {
+    testing::internal::CaptureStderr();
+    ipc::erase_line_before_messages(true);
+    ipc::complain("over a progress line");
+    ipc::erase_line_before_messages(false);
+    ipc::complain("on a line of its own");
+    EXPECT_EQ(testing::internal::GetCapturedStderr(),
+              fmt::format("\r\x1b[K{0}: over a progress line\n{0}: on a line of its own\n",
+                          ipc::tool_name()));
+    EXPECT_EXIT(
+        {
+            ipc::erase_line_before_messages(true);
+            errno = EPIPE;
+            ipc::child::die("write(pipe)", 1);
+        },
+        testing::ExitedWithCode(1),
+        "\r\x1b\\[K[^\n]*: write\\(pipe\\): Broken pipe \\(EPIPE\\)\n$");
+}
+
 TEST(Explain, SilentUnlessOnThenPrefixedWithPid) {
     testing::internal::CaptureStderr();
     ipc::explain("pipe() = [{}, {}]", 3, 4);

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -51,5 +52,20 @@ void complain(fmt::format_string<Args...> format, Args&&... args) {
 
 // Prints "tool: message" and "Run with --help for more." on stderr and exits 2.
 [[noreturn]] void usage_error(std::string_view message);
+
+// A line redrawn in place on a terminal (ipcbench's progress line) is half a line: a message
+// written after it would continue it. While `on`, every message above (and child::die's, and
+// the last-resort ones of output.hpp) starts with "\r\x1b[K", back to the start of the line and
+// erase it. The line's owner turns it on when it draws the line, off when it erases it.
+namespace detail {
+inline std::atomic<bool> erase_line_on{false};  // lock-free: child::die reads it after fork
+}  // namespace detail
+inline void erase_line_before_messages(bool on) noexcept {
+    detail::erase_line_on.store(on, std::memory_order_relaxed);
+}
+// "\r\x1b[K" while a line is to be erased, else "": what a message starts with.
+[[nodiscard]] inline const char* message_prefix() noexcept {
+    return detail::erase_line_on.load(std::memory_order_relaxed) ? "\r\x1b[K" : "";
+}
 
 }  // namespace ipc
