@@ -23,6 +23,17 @@ std::string error_text(int err, std::string_view call) {
 }
 
 namespace {
+// The tool's own process, read before main() runs. A forked child that dies or fails must not
+// run that process's exit handlers and static destructors: they would remove what the parent
+// still uses (a socket file, a temp dir) and flush stdio buffers the child copied. So it ends
+// with _exit, as every child does (CONVENTIONS); the tool's own process ends with exit().
+const pid_t tool_pid = ::getpid();
+
+[[noreturn]] void end(int status) {
+    if (::getpid() != tool_pid) ::_exit(status);
+    std::exit(status);
+}
+
 // One write(2) per message, so that lines from several processes never mix.
 void print_line(std::string_view text) {
     const std::string line = fmt::format("{}{}: {}\n", message_prefix(), tool_name(), text);
@@ -34,12 +45,12 @@ void die(std::string_view call) { die_en(errno, call); }
 
 void die_en(int err, std::string_view call) {
     print_line(error_text(err, call));
-    std::exit(exit_failure);
+    end(exit_failure);
 }
 
 void fail(std::string_view message) {
     print_line(message);
-    std::exit(exit_failure);
+    end(exit_failure);
 }
 
 void complain(std::string_view message) {
@@ -58,7 +69,7 @@ void warn_en(int err, std::string_view call) {
 
 void usage_error(std::string_view message) {
     print_line(fmt::format("{}\nRun with --help for more.", message));
-    std::exit(exit_usage);
+    end(exit_usage);
 }
 
 }  // namespace ipc
