@@ -118,10 +118,10 @@ void hand_over_a_listener() {
     ipc::say("2. a listener. This process serves; a successor will ask it for its listener");
     fdpass::server old;
     old.listener = ipc::unique_fd{::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
+    if (!old.listener) ipc::die("socket(AF_INET, SOCK_STREAM)");
     ipc::sock_addr any =
         ipc::resolve(*ipc::find_network("tcp4"), "listen", "127.0.0.1:0", ipc::resolve_for::listen)
             .front();
-    if (!old.listener) ipc::die("socket(AF_INET, SOCK_STREAM)");
     if (::bind(old.listener.get(), any.get(), any.len) == -1) ipc::die("bind(127.0.0.1:0)");
     if (::listen(old.listener.get(), SOMAXCONN) == -1) ipc::die("listen");
     const ipc::sock_addr addr = ipc::local_addr(old.listener.get());
