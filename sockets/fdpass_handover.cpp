@@ -12,7 +12,6 @@
 
 #include <array>
 #include <cerrno>
-#include <cstdlib>
 #include <string>
 
 #include <fmt/format.h>
@@ -123,14 +122,16 @@ void check_listener(int fd) {
     }
 }
 
-// The successor's side of hand_over: returns the listener once the old server said "go".
+// The successor's side of hand_over: returns the listener once the old server said "go", or
+// none if a stop signal came first. The caller reads it and returns 128+n: a normal end goes by
+// return, to main's or, in the demo's child, to spawn's _exit; never by std::exit from here.
 ipc::unique_fd ask_for_listener(server& s, const options& opt) {
     const ipc::unique_fd conn = connect_unix(opt.socket_path);
     s.stop = stop_signals();  // after the connect, which a signal must still be able to end
     const auto deadline = ipc::deadline_after(opt.handover_timeout);
     woke why{};
     auto offer = receive_message(conn.get(), s.stop.get(), deadline, &why);
-    if (why == woke::stopped) std::exit(128 + read_stop_signal(s.stop.get()));
+    if (why == woke::stopped) return {};
     if (!offer)
         ipc::fail("{}: no listener came (the server {})", opt.socket_path,
                   why == woke::timed_out ? "did not answer in time" : "closed the connection");
@@ -152,7 +153,7 @@ ipc::unique_fd ask_for_listener(server& s, const options& opt) {
     if (const int err = send_line(conn.get(), "ready\n"); err != 0)
         ipc::die_en(err, "write(ready): the old server has gone");
     const auto go = receive_message(conn.get(), s.stop.get(), deadline, &why);
-    if (why == woke::stopped) std::exit(128 + read_stop_signal(s.stop.get()));
+    if (why == woke::stopped) return {};
     if (!go || go->line != "go") ipc::fail("the old server did not let go: it keeps the listener");
     // EOF comes when the old server has closed its listener and is on its way out.
     if (wait_readable(conn.get(), -1, deadline) == woke::timed_out)
@@ -206,6 +207,7 @@ int serve_listener(const options& opt) {
 int take_listener(const options& opt) {
     static server s;  // a static, as in serve_listener
     s.listener = ask_for_listener(s, opt);
+    if (!s.listener) return 128 + read_stop_signal(s.stop.get());
     s.address = ipc::addr_string(ipc::local_addr(s.listener.get()));
     start_serving(s, opt);  // the same control socket: the next successor asks here
     return serve(s, opt);

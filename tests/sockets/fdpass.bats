@@ -335,6 +335,30 @@ s.recv(10)
     assert_equal "$(client)" "served by pid $SERVER"
 }
 
+@test "take-listener: SIGTERM while it waits for the listener: exit 143, by its normal path" {
+    bg_start py python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept()
+c.recv(100)  # never answers; end of file once take-listener has gone
+' "$SOCK"
+    wait_for_line "$(bg_out py)" '^listening$' 30
+    bg_start new "$TOOL" take-listener --socket "$SOCK"
+    local new=$BG_PID deadline=$((SECONDS + 30)) blocked
+    # SIGTERM blocked (bit 15 of SigBlk): it has connected and made its signalfd.
+    until blocked=$(sed -n 's/^SigBlk:\t//p' "/proc/$new/status" 2>/dev/null) &&
+        ((0x${blocked:-0} & 1 << 14)); do
+        ((SECONDS < deadline)) || fail "take-listener never blocked SIGTERM"
+        sleep 0.02
+    done
+    kill -TERM "$new"
+    wait_for_exit "$new" 30
+    assert_equal "$BG_STATUS" 143
+    assert_equal "$(cat "$(bg_out new)")" "SIGTERM from pid $$: stopping"
+}
+
 @test "each side refuses what is not its kind of descriptor" {
     start_sender s --socket "$SOCK" --file data.txt
     run --separate-stderr "$TOOL" take-listener --socket "$SOCK"
