@@ -50,7 +50,8 @@ enum class woke { ready, closed, stopped, timed_out };
                                                      ipc::steady::time_point deadline,
                                                      woke* why = nullptr);
 
-// poll(2) until `fd` is readable, the signalfd `stop` (or -1) has a signal, or the deadline.
+// poll(2) until `fd` is readable, `stop` (or -1) is (a signalfd: a signal came; the demo's
+// pidfd: its child ended), or the deadline.
 [[nodiscard]] woke wait_readable(int fd, int stop, ipc::steady::time_point deadline);
 
 // SIGINT, SIGTERM and SIGHUP blocked and readable from the returned signalfd: a process that
@@ -83,14 +84,15 @@ struct server {
     ipc::unique_fd control;         // unix: where a successor asks for the listener
     ipc::socket_file control_file;  // its file, removed when the server ends
     ipc::unique_fd stop;            // signalfd for SIGINT, SIGTERM, SIGHUP (none in the demo)
+    int successor = -1;             // the demo's: its forked successor's pidfd (not ours to close)
     std::string address;            // what the listener is bound to: "127.0.0.1:43117"
     std::uint64_t served = 0;       // connections greeted
 };
 
 // Opens the control socket and says "fdpass: serving on ADDR as pid P" (the readiness line).
 void start_serving(server& s, const options& opt);
-// Serves until a stop signal or --count (returns 0), a successor took the listener (0), or
-// accept failed (1).
+// Serves until a stop signal or --count (returns 0), a successor took the listener (0),
+// accept failed (1), or the demo's successor (s.successor) ended (1: the demo says how).
 int serve(server& s, const options& opt);
 
 // fdpass_handover.cpp: the commands serve-listener and take-listener. fdpass_demo.cpp: demo.

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
@@ -26,9 +27,22 @@
 
 namespace {
 
-// Runs `body` in a child process, which always ends in _exit with what body returned.
+// A process the demo forked, with a pidfd for it: the pidfd turns readable when the child ends,
+// so one poll(2) can wait for a socket and for the death of the child that should use it.
+struct child {
+    pid_t pid = -1;
+    std::string_view role;  // "receiver", "successor": what the messages call it
+    ipc::unique_fd pidfd;
+};
+
+// Runs `body` in a child process, which always ends in _exit with what body returned. Not exit:
+// that would run, a second time, what the parent registered with atexit (ipc::start's check of
+// stdout) and the destructors of statics, and flush a copy of any stdio buffer. ipc::die and
+// ipc::fail, which the child shares with the commands, do call exit: harmless here, as nothing
+// is buffered (ipc::print writes each line with write(2)), the check then checks the child's
+// own stdout, and the only static a child has, take_listener's, is its own.
 template <typename Body>
-pid_t spawn(Body body) {
+child spawn(std::string_view role, Body body) {
     const pid_t pid = ::fork();
     if (pid == -1) ipc::die("fork");
     if (pid == 0) {
@@ -38,15 +52,22 @@ pid_t spawn(Body body) {
         } catch (...) {
             code = ipc::internal_error();
         }
-        ::_exit(code);  // ipc::print wrote everything already: there is no buffer to flush
+        ::_exit(code);
     }
     ipc::explain("fork() = {}", pid);
-    return pid;
+    // No race with pid reuse: a child's pid is not given to another process until we reap it.
+    // (syscall(2): glibc's pidfd_open came in 2.36, and its header is not C++-ready there.)
+    child c{pid, role, ipc::unique_fd{static_cast<int>(::syscall(SYS_pidfd_open, pid, 0))}};
+    if (!c.pidfd) ipc::die(fmt::format("pidfd_open({})", pid));
+    ipc::explain("pidfd_open({}) = {}", pid, c.pidfd.get());
+    return c;
 }
 
-void check_child(pid_t pid, std::string_view role) {
-    const int status = ipc::wait_child(pid);
-    if (status != 0) ipc::fail("the {} (pid {}) {}", role, pid, ipc::describe_status(status));
+// Reaps `c`. If it did not exit 0, says how it ended, in one line, and exits 1:
+// "fdpass: the receiver (pid 4242) killed by SIGKILL (137)".
+void check_child(const child& c) {
+    const int status = ipc::wait_child(c.pid);
+    if (status != 0) ipc::fail("the {} (pid {}) {}", c.role, c.pid, ipc::describe_status(status));
 }
 
 void pass_a_file() {
@@ -58,7 +79,7 @@ void pass_a_file() {
     ipc::say("1. a file, passed to a receiver forked before the file exists; they meet on {}",
              opt.socket_path);
     // The receiver is forked now, before the file exists: it cannot inherit the descriptor.
-    const pid_t receiver = spawn([&opt, &listener] {
+    const child receiver = spawn("receiver", [&opt, &listener] {
         listener.reset();  // the parent's, not the receiver's
         return fdpass::receive_file(opt);
     });
@@ -71,9 +92,16 @@ void pass_a_file() {
     ipc::say(
         "memfd_create() = fd {}; {} bytes written; lseek to 8, past \"skipped\\n\"; the "
         "receiver is pid {}",
-        file.get(), text.size(), receiver);
+        file.get(), text.size(), receiver.pid);
+    // Its connection, or its end: a receiver that died before connecting would leave us
+    // waiting for ever. (Once connected, its death closes the connection: pass_file sees EOF.)
+    if (fdpass::wait_readable(listener.get(), receiver.pidfd.get(), ipc::never) ==
+        fdpass::woke::stopped) {
+        check_child(receiver);
+        ipc::fail("the receiver (pid {}) exited 0 before it connected", receiver.pid);
+    }
     if (fdpass::pass_file(listener.get(), -1, file.get(), opt) != 0) ipc::fail("passing failed");
-    check_child(receiver, "receiver");
+    check_child(receiver);
 }
 
 // connect(2) to a TCP address. A connect that a signal interrupts (EINTR) goes on in the kernel:
@@ -130,7 +158,7 @@ void hand_over_a_listener() {
 
     fdpass::options next = opt;
     next.count = 1;  // the successor serves one connection, then exits
-    const pid_t successor = spawn([&next, &old] {
+    const child successor = spawn("successor", [&next, &old] {
         old.listener.reset();  // the copies fork gave it: it must get the listener by asking,
         old.control.reset();   // and bind the control socket's name once the old one lets go
         return fdpass::take_listener(next);
@@ -138,10 +166,15 @@ void hand_over_a_listener() {
     // The first client connects before the server looks: the kernel completes the handshake
     // into the listen queue, and the old server accepts it before it hands the listener over.
     const ipc::unique_fd first = dial(addr);
-    if (fdpass::serve(old, opt) != 0) ipc::fail("serving failed");
+    old.successor = successor.pidfd.get();  // serve() stops if it dies: it would never ask
+    if (fdpass::serve(old, opt) != 0) {
+        old.control.reset();     // a successor still at the handover sees EOF or ECONNREFUSED
+        check_child(successor);  // so it ends: say how, if that is why serving stopped
+        ipc::fail("serving failed");
+    }
     const ipc::unique_fd second = dial(addr);
     const std::string first_got = greeting(first), second_got = greeting(second);
-    check_child(successor, "successor");  // so that its lines come before ours
+    check_child(successor);  // so that its lines come before ours
     ipc::say("the first client, queued before the handover, got {:?}", first_got);
     ipc::say("the second client, after it, got {:?}: the same port, another process", second_got);
 }

@@ -173,9 +173,10 @@ void start_serving(server& s, const options& opt) {
 
 int serve(server& s, const options& opt) {
     for (;;) {
-        std::array<pollfd, 3> fds{{{s.listener.get(), POLLIN, 0},
+        std::array<pollfd, 4> fds{{{s.listener.get(), POLLIN, 0},
                                    {s.control.get(), POLLIN, 0},
-                                   {s.stop.get(), POLLIN, 0}}};  // poll skips a -1
+                                   {s.stop.get(), POLLIN, 0},
+                                   {s.successor, POLLIN, 0}}};  // poll skips a -1
         int n;
         do {
             n = ::poll(fds.data(), fds.size(), -1);
@@ -185,6 +186,7 @@ int serve(server& s, const options& opt) {
             (void)read_stop_signal(s.stop.get());
             return 0;  // the control socket's file goes with `s`
         }
+        if (fds[3].revents != 0) return 1;  // it ended without taking over: none will ask
         if (fds[0].revents != 0 && !greet(s)) return 1;
         if (opt.count != 0 && s.served >= opt.count) {
             ipc::say("served {} connection(s) (--count {}): exiting", s.served, opt.count);

@@ -9,6 +9,7 @@ bats_require_minimum_version 1.5.0
 
 setup() {
     cd "$BATS_TEST_TMPDIR" || return 1
+    export IPC_TEST_MARK=$BATS_TEST_TMPDIR # test_processes_with: what this test started
     SOCK="$BATS_TEST_TMPDIR/fd.sock"
     printf 'line one\nline two\n' >data.txt
 }
@@ -428,6 +429,62 @@ c.recv(100)
     assert_line "the first client, queued before the handover, got \"served by pid $pid\""
     assert_line --regexp '^the second client, after it, got "served by pid [0-9]+": the same port, another process$'
     refute_line --partial "served by pid $pid\": the same port"
+}
+
+# demo_under_strace INJECT: `fdpass demo` under `strace -f -e inject=INJECT` (a call made to
+# take SIGKILL); strace.log shows the calls and the end of every process. Bounded: on a hang,
+# timeout kills its whole process group, the demo's processes with it.
+demo_under_strace() {
+    command -v strace >/dev/null || skip "strace is not installed"
+    # LeakSanitizer cannot run under ptrace: leaks are checked by every other test.
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" run --separate-stderr \
+        timeout -s KILL 60 strace -f -q -o strace.log -e trace=connect,signalfd4,wait4 \
+        -e inject="$1" "$TOOL" demo
+}
+
+# The pids that strace saw killed by SIGKILL, one a line.
+killed_by_sigkill() { sed -nE 's/^([0-9]+) +\+\+\+ killed by SIGKILL \+\+\+$/\1/p' strace.log; }
+
+# reaped PARENT CHILD: PARENT's wait4 returned CHILD, so it left no zombie.
+reaped() { grep -qE "^$1 +(wait4\($2, |<\.\.\. wait4 resumed>).* = $2\$" strace.log; }
+
+# nothing_left PARENT: no process this test started still runs, no socket of the demo is open.
+nothing_left() {
+    run test_processes_with "$TOOL"
+    assert_output ""
+    run grep -c "@fdpass-demo-$1-" /proc/net/unix
+    assert_output 0
+}
+
+@test "demo: a receiver killed before it connects (strace): the parent says so, exit 1, nothing left" {
+    # connect(2) is the receiver's alone in part 1 (the parent's first is in part 2): it dies
+    # entering it, while the parent waits for its connection, which would never come.
+    demo_under_strace connect:signal=KILL
+    assert_failure 1
+    local parent receiver
+    parent=$(sed -nE 's/.* they meet on @fdpass-demo-([0-9]+)-file$/\1/p' <<<"$output")
+    receiver=$(sed -nE 's/.*; the receiver is pid ([0-9]+)$/\1/p' <<<"$output")
+    assert_equal "$(killed_by_sigkill)" "$receiver"
+    assert_equal "$stderr" "fdpass: the receiver (pid $receiver) killed by SIGKILL (137)"
+    reaped "$parent" "$receiver"
+    nothing_left "$parent"
+}
+
+@test "demo: a successor killed at the handover (strace): the old server says so, exit 1, nothing left" {
+    # signalfd4 is the successor's alone (stop_signals, once it has connected to the control
+    # socket): it dies there, and the old server, in its serve loop, would wait for ever.
+    demo_under_strace signalfd4:signal=KILL
+    assert_failure 1
+    assert_line --regexp 'answered "read 47 bytes"'
+    local parent successor
+    parent=$(sed -nE 's/^serving on .* as pid ([0-9]+); .*/\1/p' <<<"$output")
+    successor=$(killed_by_sigkill)
+    [[ $successor =~ ^[0-9]+$ ]]
+    # Before it, the old server may have seen the connection end ("went away: still serving",
+    # or EPIPE), depending on when it looked; its last word is the successor's end.
+    assert_equal "${stderr##*$'\n'}" "fdpass: the successor (pid $successor) killed by SIGKILL (137)"
+    reaped "$parent" "$successor"
+    nothing_left "$parent"
 }
 
 @test "EINTR injected (strace) into each blocking call of the demo changes nothing" {
