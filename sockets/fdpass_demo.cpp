@@ -7,18 +7,21 @@
 // See also: fdpass send/receive, serve-listener/take-listener (two terminals), graceful
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
+#include <csignal>
 #include <string>
 #include <string_view>
 
 #include <fmt/format.h>
 
 #include "fdpass.hpp"
+#include "ipc/child.hpp"
 #include "ipc/error.hpp"
 #include "ipc/explain.hpp"
 #include "ipc/io.hpp"
@@ -43,9 +46,13 @@ struct child {
 // own stdout, and the only static a child has, take_listener's, is its own.
 template <typename Body>
 child spawn(std::string_view role, Body body) {
+    const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid == -1) ipc::die("fork");
     if (pid == 0) {
+        // SIGKILL when the demo dies: a successor serving on would wait for ever for a client.
+        if (::prctl(PR_SET_PDEATHSIG, SIGKILL) == -1) ipc::child::die("prctl", 1);
+        if (::getppid() != parent) ::_exit(1);  // the demo died before prctl
         int code = 1;
         try {
             code = body();

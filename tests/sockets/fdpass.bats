@@ -487,6 +487,21 @@ nothing_left() {
     nothing_left "$parent"
 }
 
+@test "demo: killed after the handover (strace), it leaves no successor waiting (PR_SET_PDEATHSIG)" {
+    # The parent's 2nd connect(2) (strace counts per process) dials the second client, once the
+    # successor has the listener: it dies there, and the successor, which would wait for that
+    # client for ever, is killed with it.
+    demo_under_strace connect:signal=KILL:when=2
+    assert_failure 137
+    local parent successor
+    parent=$(sed -nE 's/^serving on .* as pid ([0-9]+); .*/\1/p' <<<"$output" | head -n 1)
+    successor=$(sed -nE 's/^handed over to pid ([0-9]+): .*/\1/p' <<<"$output")
+    [[ $successor =~ ^[0-9]+$ ]]
+    # Both ends seen by strace, which a timeout would have killed first.
+    assert_equal "$(killed_by_sigkill | sort)" "$(printf '%s\n' "$parent" "$successor" | sort)"
+    nothing_left "$parent"
+}
+
 @test "EINTR injected (strace) into each blocking call of the demo changes nothing" {
     command -v strace >/dev/null || skip "strace is not installed"
     local want got call
