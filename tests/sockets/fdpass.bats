@@ -502,6 +502,42 @@ nothing_left() {
     nothing_left "$parent"
 }
 
+@test "demo: a stranger connects before the receiver (strace): the receiver is not left waiting" {
+    command -v strace >/dev/null || skip "strace is not installed"
+    # setsockopt(2) is the receiver's alone in part 1 (SO_PASSCRED, before its connect): SIGSTOP
+    # holds it there, so that another process, which an abstract socket cannot keep out, is first.
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" bg_start demo \
+        timeout -s KILL 60 strace -f -q -o strace.log -e trace=setsockopt \
+        -e inject=setsockopt:signal=STOP "$TOOL" demo
+    local demo=$BG_PID parent receiver deadline=$((SECONDS + 30))
+    wait_for_line "$(bg_out demo)" '; the receiver is pid [0-9]+$' 30
+    parent=$(sed -nE 's/.* they meet on @fdpass-demo-([0-9]+)-file$/\1/p' "$(bg_out demo)")
+    receiver=$(sed -nE 's/.*; the receiver is pid ([0-9]+)$/\1/p' "$(bg_out demo)")
+    until grep -qE "^$receiver +--- stopped by SIGSTOP ---" strace.log; do
+        ((SECONDS < deadline)) || fail "the receiver never stopped"
+        sleep 0.02
+    done
+    run python_peer '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(30)
+s.connect("\0" + sys.argv[1])
+msg, fds, _, _ = socket.recv_fds(s, 256, 4)
+print(msg.decode().strip(), len(fds))
+s.sendall(b"read by a stranger\n")
+s.recv(10)  # end of file: the demo is done with us
+' "fdpass-demo-$parent-file"
+    assert_output "file memfd:fdpass-demo 1"
+    # The demo now waits for its receiver, which must not find the listener still open and
+    # wait in its queue for ever: it is refused, and the demo says how it ended.
+    kill -CONT "$receiver"
+    wait_for_exit "$demo" 90
+    assert_equal "$BG_STATUS" 1
+    assert_equal "$(cat "$(bg_err demo)")" "fdpass: connect(@fdpass-demo-$parent-file): Connection refused (ECONNREFUSED)
+fdpass: the receiver (pid $receiver) exited 1"
+    nothing_left "$parent"
+}
+
 @test "EINTR injected (strace) into each blocking call of the demo changes nothing" {
     command -v strace >/dev/null || skip "strace is not installed"
     local want got call
