@@ -502,7 +502,7 @@ nothing_left() {
     nothing_left "$parent"
 }
 
-@test "demo: a stranger connects before the receiver (strace): the receiver is not left waiting" {
+@test "demo: a stranger connects before the receiver (strace): the receiver is never left waiting" {
     command -v strace >/dev/null || skip "strace is not installed"
     # setsockopt(2) is the receiver's alone in part 1 (SO_PASSCRED, before its connect): SIGSTOP
     # holds it there, so that another process, which an abstract socket cannot keep out, is first.
