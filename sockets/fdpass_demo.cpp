@@ -41,9 +41,8 @@ struct child {
 // Runs `body` in a child process, which always ends in _exit with what body returned. Not exit:
 // that would run, a second time, what the parent registered with atexit (ipc::start's check of
 // stdout) and the destructors of statics, and flush a copy of any stdio buffer. ipc::die and
-// ipc::fail, which the child shares with the commands, do call exit: harmless here, as nothing
-// is buffered (ipc::print writes each line with write(2)), the check then checks the child's
-// own stdout, and the only static a child has, take_listener's, is its own.
+// ipc::fail, which the child shares with the commands, know they are in a forked child and
+// end it with _exit too.
 template <typename Body>
 child spawn(std::string_view role, Body body) {
     const pid_t parent = ::getpid();
