@@ -161,7 +161,7 @@ sink open_sink(const options& opt) {
     sink out;
     out.fsync = opt.fsync;
     if (!opt.out.empty()) {
-        int fd = -1;  // open(2) of a FIFO waits for a reader: a signal may interrupt it
+        int fd = -1;  // open(2) of a FIFO waits for a reader; EINTR is retried all the same
         while ((fd = ::open(opt.out.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) ==
                    -1 &&
                errno == EINTR) {}
@@ -354,9 +354,11 @@ options parse_command_line(int argc, char** argv) {
 int main(int argc, char** argv) try {
     ipc::start();
     const options opt = parse_command_line(argc, argv);
-    // First of all, so that no signal can end us between a read and its write.
-    const ipc::unique_fd sfd = take_stop_signals();
+    // The sink first: open(2) of a FIFO waits for a reader, and a stop signal sent meanwhile must
+    // end us by its default action (nothing is read yet), not wait, blocked, for that reader.
     sink out = open_sink(opt);
+    // Then, before the first read, so that no signal can end us between a read and its write.
+    const ipc::unique_fd sfd = take_stop_signals();
     line_buffer held;
     return opt.generate ? generate(sfd.get(), held, out, opt)
                         : copy_stdin(sfd.get(), held, out, opt);

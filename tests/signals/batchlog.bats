@@ -214,6 +214,17 @@ batchlog: the last line had no newline yet: its 1 bytes were written as they cam
     assert_equal "$(written_in_all "$(bg_err bl)")" "$n"
 }
 
+@test "a stop signal while --out FIFO waits for its reader ends batchlog (nothing read yet)" {
+    mkfifo sink
+    bg_start_stdin bl /dev/null "$TOOL" --out sink
+    # open(2) of a FIFO for writing sleeps until a reader comes: nobody will.
+    wait_until 10 grep -qx wait_for_partner "/proc/$BG_PID/wchan"
+    kill -TERM "$BG_PID"
+    # Were the stop signals blocked already, SIGTERM would wait for a reader that never comes.
+    wait_for_exit "$BG_PID" 10
+    assert_equal "$BG_STATUS" 143
+}
+
 @test "coreutils kill and timeout stop it cleanly" {
     bg_start bl "$TOOL" --generate 500 --batch 10 --out out
     wait_for_line out '^10$'
