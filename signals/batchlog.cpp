@@ -276,7 +276,9 @@ int generate(int sfd, line_buffer& held, sink& out, const options& opt) {
         if (opt.rate > 0) {
             // Line k is due (k-1)/rate seconds after the start.
             const std::chrono::duration<double> elapsed = ipc::steady::now() - start;
-            const auto made_by_now = static_cast<std::uint64_t>(elapsed.count() * opt.rate) + 1;
+            // Capped before the cast: a double past 2^64 has no uint64_t (--generate 1e25).
+            const double made = std::min(elapsed.count() * opt.rate, 1e18);
+            const auto made_by_now = static_cast<std::uint64_t>(made) + 1;
             due = std::min(due, made_by_now >= next ? made_by_now - next + 1 : 0);
             if (due == 0) {
                 const double wait = static_cast<double>(next - 1) / opt.rate - elapsed.count();

@@ -245,6 +245,13 @@ batchlog: the last line had no newline yet: its 1 bytes were written as they cam
     assert_equal "$stderr" "batchlog: end of input: flushed 5 pending lines; 100000 lines written in all"
 }
 
+@test "--generate with a huge RATE is as fast as possible, and still stops at --count" {
+    # elapsed x 1e25 lines is past 2^64 at once: converted to an integer, it made no more lines.
+    run timeout -s KILL 60 "$TOOL" --generate 1e25 --count 100000 --batch 1000 --out out
+    assert_success
+    seq 100000 | cmp - out
+}
+
 @test "--fsync syncs each batch of a file" {
     seq 450 | "$TOOL" -x --fsync --batch 200 --out out 2>err
     seq 450 | cmp - out
