@@ -108,6 +108,10 @@ std::vector<target> find_by_name(const std::string& name, bool full, bool force)
     }
 }
 
+// The process group kill(2) signals for a pid < 0: -pid, widened, since -INT_MIN does not fit a
+// pid_t (kill(INT_MIN, sig) fails with ESRCH).
+long long group_of(pid_t pid) { return -static_cast<long long>(pid); }
+
 // A pid from the command line, with kill(2)'s special values checked (sigsend_args.cpp): exits
 // 2 on a bad one.
 target parse_target(const std::string& text, bool group, bool force) {
@@ -125,7 +129,7 @@ target parse_target(const std::string& text, bool group, bool force) {
             ipc::usage_error(fmt::format(
                 "pid {} is a process group ({}); add --group if you mean every process in it", pid,
                 pid == 0 ? "sigsend's own, which includes the shell that runs it"
-                         : fmt::format("the group whose leader is {}", -pid)));
+                         : fmt::format("the group whose leader is {}", group_of(pid))));
         case pid_verdict::needs_force:
             ipc::usage_error(fmt::format(
                 "pid 1 is init (here: {}): a signal to it can shut the system or the container "
@@ -137,7 +141,7 @@ target parse_target(const std::string& text, bool group, bool force) {
 
 std::string who(const target& t) {
     if (t.pid == 0) return "process group 0 (sigsend's own)";
-    if (t.pid < 0) return fmt::format("process group {}", -t.pid);
+    if (t.pid < 0) return fmt::format("process group {}", group_of(t.pid));
     if (t.comm.empty()) return std::to_string(t.pid);
     return fmt::format("{} ({})", t.pid, t.comm);
 }
@@ -191,7 +195,7 @@ void report_failure(const target& t, int sig, bool queue, int value, int err) {
     std::string why;
     if (err == ESRCH) {
         why = t.pid > 0 ? fmt::format("there is no process {} (it may have exited)", t.pid)
-                        : fmt::format("there is no process group {}", -t.pid);
+                        : fmt::format("there is no process group {}", group_of(t.pid));
     } else if (err == EPERM) {
         struct stat st {};
         const bool known = t.pid > 0 && ::stat(fmt::format("/proc/{}", t.pid).c_str(), &st) == 0;

@@ -158,6 +158,15 @@ no_such_pid() { echo $(($(cat /proc/sys/kernel/pid_max) + 1)); }
     assert_usage_error "--value needs sigqueue(3), which sends to one process"
 }
 
+@test "pid -2147483648 (whose negation overflows an int) is reported, not a crash" {
+    run "$TOOL" TERM -- -2147483648
+    assert_usage_error "pid -2147483648 is a process group (the group whose leader is 2147483648); add --group"
+    # kill(2) refuses INT_MIN with ESRCH rather than negate it.
+    run "$TOOL" TERM --group -- -2147483648
+    assert_failure 1
+    assert_output "sigsend: kill(-2147483648, SIGTERM): No such process (ESRCH): there is no process group 2147483648"
+}
+
 @test "--group signals a whole process group" {
     bg_start grp setsid bash -c 'trap "echo got TERM; exit 0" TERM; echo ready; while :; do sleep 0.1; done'
     wait_for_line "$(bg_out grp)" '^ready$'
