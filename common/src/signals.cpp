@@ -151,7 +151,8 @@ std::optional<int> parse_signal(std::string_view text, bool allow_null) {
     for (const auto& a : aliases) {
         if (name == a.name) return a.number;
     }
-    // RTMIN, RTMIN+k, RTMAX, RTMAX-k (k written in decimal, within the range).
+    // RTMIN, RTMIN+k, RTMAX, RTMAX-k (k written in decimal, within the range: checked before
+    // it is added, as RTMIN+2147483647 would overflow an int).
     const int lo = rt_min();
     const int hi = rt_max();
     std::optional<int> n;
@@ -160,7 +161,8 @@ std::optional<int> parse_signal(std::string_view text, bool allow_null) {
     else if (name == "RTMAX")
         n = hi;
     else if (name.starts_with("RTMIN+")) {
-        if (auto k = parse_int(std::string_view(name).substr(6))) n = lo + *k;
+        const auto k = parse_int(std::string_view(name).substr(6));
+        if (k && *k <= hi - lo) n = lo + *k;
     } else if (name.starts_with("RTMAX-")) {
         if (auto k = parse_int(std::string_view(name).substr(6))) n = hi - *k;
     }

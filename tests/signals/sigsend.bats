@@ -188,6 +188,8 @@ no_such_pid() { echo $(($(cat /proc/sys/kernel/pid_max) + 1)); }
     assert_usage_error "no PID and no --name"
     run "$TOOL" TERM 12ab
     assert_usage_error "'12ab' is not a pid"
+    run "$TOOL" RTMIN+2147483647 1234 # RTMIN + that overflowed an int
+    assert_usage_error "'RTMIN+2147483647' is not a signal name or number"
     run "$TOOL" -0 1234 --count 2
     assert_usage_error "-0 (signal 0) sends nothing"
     run "$TOOL" USR1 1234 --count 0

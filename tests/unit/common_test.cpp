@@ -266,6 +266,16 @@ TEST(Signals, NumbersHaveNoSign) {
     EXPECT_EQ(ipc::parse_signal("RTMIN+0"), SIGRTMIN);
 }
 
+// RTMIN + k was an int overflow for a k near INT_MAX (UBSan: signed-integer-overflow).
+TEST(Signals, AnOffsetPastTheRangeIsNoSignalAndNoOverflow) {
+    for (const char* s : {"RTMIN+2147483647", "SIGRTMIN+2147483647", "RTMAX-2147483647",
+                          "RTMIN+2147483648", "RTMIN+31"}) {
+        EXPECT_FALSE(ipc::parse_signal(s).has_value()) << "'" << s << "'";
+    }
+    EXPECT_EQ(ipc::parse_signal(fmt::format("RTMIN+{}", SIGRTMAX - SIGRTMIN)), SIGRTMAX);
+    EXPECT_EQ(ipc::parse_signal(fmt::format("RTMAX-{}", SIGRTMAX - SIGRTMIN)), SIGRTMIN);
+}
+
 TEST(Signals, NamesAsBashKillL) {
     EXPECT_EQ(ipc::signal_name(SIGHUP), "SIGHUP");
     EXPECT_EQ(ipc::signal_name(SIGSYS), "SIGSYS");
