@@ -12,7 +12,12 @@
 namespace ipc {
 
 steady::time_point deadline_after(std::chrono::nanoseconds timeout) {
-    return timeout.count() == 0 ? never : steady::now() + timeout;
+    if (timeout.count() == 0) return never;
+    const auto now = steady::now();
+    // A timeout of centuries ("--drain-timeout 2562047h") would overflow the int64 count of
+    // nanoseconds, and wrap to a deadline long past: it is no deadline at all.
+    if (timeout >= never - now) return never;
+    return now + timeout;
 }
 
 int ms_until(steady::time_point t) {

@@ -740,6 +740,18 @@ TEST(Clock, MillisecondsUntilADeadlineRoundUp) {
     EXPECT_LE(ms, 2);
 }
 
+// The largest duration parse_duration accepts (about 292 years) was added to now() and overflowed
+// (UBSan: signed-integer-overflow), a deadline in the past: graceful --drain-timeout 2562047h
+// closed every connection at once.
+TEST(Clock, ATimeoutTooFarToCountIsNoDeadline) {
+    EXPECT_EQ(ipc::deadline_after(std::chrono::nanoseconds::max()), ipc::never);
+    EXPECT_EQ(ipc::deadline_after(ipc::parse_duration("2562047h")), ipc::never);
+    EXPECT_EQ(ipc::ms_until(ipc::deadline_after(std::chrono::nanoseconds::max())), -1);
+    const auto d = ipc::deadline_after(100h);
+    EXPECT_GT(d, ipc::steady::now() + 99h);
+    EXPECT_LT(d, ipc::never);
+}
+
 TEST(Clock, RealtimeDeadlineIsNowPlusTheTimeoutNormalised) {
     timespec before{};
     ASSERT_EQ(::clock_gettime(CLOCK_REALTIME, &before), 0);

@@ -13,7 +13,8 @@ namespace ipc {
 using steady = std::chrono::steady_clock;
 inline constexpr steady::time_point never = steady::time_point::max();
 
-// now + timeout, or `never` for a timeout of 0 (as Go's zero deadline means none).
+// now + timeout, or `never` for a timeout of 0 (as Go's zero deadline means none) or for one too
+// far away to be counted (past steady_clock's largest time point, centuries from now).
 [[nodiscard]] steady::time_point deadline_after(std::chrono::nanoseconds timeout);
 
 // The milliseconds poll(2) or epoll_wait(2) may sleep until `t`: rounded up, so that it never
