@@ -48,12 +48,15 @@ void write_pidfile(const std::string& path) {
     const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
     ipc::unique_fd fd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
     if (!fd) ipc::die(fmt::format("open({})", tmp));
+    const auto fail = [&tmp](const std::string& call) {  // no temporary file left behind
+        const int err = errno;
+        (void)::unlink(tmp.c_str());
+        ipc::die_en(err, call);
+    };
     const std::string text = fmt::format("{}\n", ::getpid());
-    if (!ipc::write_all(fd.get(), text.data(), text.size()))
-        ipc::die(fmt::format("write({})", tmp));
-    if (::close(fd.release()) == -1) ipc::die(fmt::format("close({})", tmp));  // NFS reports late
-    if (::rename(tmp.c_str(), path.c_str()) == -1)
-        ipc::die(fmt::format("rename({}, {})", tmp, path));
+    if (!ipc::write_all(fd.get(), text.data(), text.size())) fail(fmt::format("write({})", tmp));
+    if (::close(fd.release()) == -1) fail(fmt::format("close({})", tmp));  // NFS reports late
+    if (::rename(tmp.c_str(), path.c_str()) == -1) fail(fmt::format("rename({}, {})", tmp, path));
     ipc::explain("rename({}, {}): the pid file names {}", tmp, path, ::getpid());
 }
 

@@ -405,6 +405,15 @@ wait_for_in_flight() {
     assert_equal "$(cat "$PIDFILE")" 12345
 }
 
+@test "a pid file that cannot be put in place: exit 1 naming rename(2), no temporary file left" {
+    mkdir "$BATS_TEST_TMPDIR/pid.d"
+    run "$TOOL" --listen 127.0.0.1:0 --pidfile "$BATS_TEST_TMPDIR/pid.d"
+    assert_failure 1
+    assert_output --regexp '^graceful: rename\(.*/pid\.d\.tmp\.[0-9]+, .*/pid\.d\): Is a directory \(EISDIR\)$'
+    run ls "$BATS_TEST_TMPDIR"
+    refute_output --partial "pid.d.tmp"
+}
+
 @test "socket activation: LISTEN_FDS=1 and LISTEN_PID for this pid serve fd 3, then are removed" {
     # perl plays systemd: a listening socket on fd 3, LISTEN_PID = its own pid, then exec (which
     # keeps the pid).
