@@ -2,8 +2,7 @@
 //
 //   const ipc::network* net = ipc::find_network("tcp6");     // the net.Listen/net.Dial table
 //   auto hp = ipc::split_host_port("--listen", "[::1]:0", ipc::port_zero::allowed);
-//   ipc::addr_string(ipc::local_addr(fd))                      // "127.0.0.1:43117", like
-//   Addr.String()
+//   ipc::addr_string(ipc::local_addr(fd))   // "127.0.0.1:43117", like Go's Addr.String()
 #pragma once
 
 #include <netinet/in.h>

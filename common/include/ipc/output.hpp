@@ -1,9 +1,10 @@
 // ipc/output.hpp: how every tool starts, writes to stdout, and ends.
 //
 //   int main(int argc, char** argv) try {
-//       ipc::start();                        // fds 0-2 open, SIGPIPE made EPIPE, stdout checked at
-//       exit const options opt = parse_command_line(argc, argv); ipc::say("pid {} waiting",
-//       ::getpid());   // one line, one write(2), checked return 0;
+//       ipc::start();  // fds 0-2 open, SIGPIPE made EPIPE, stdout checked at exit
+//       const options opt = parse_command_line(argc, argv);
+//       ipc::say("pid {} waiting", ::getpid());  // one line, one write(2), checked
+//       return 0;
 //   } catch (...) {
 //       return ipc::internal_error();        // "tool: internal error: ...", exit 1, never abort
 //   }
