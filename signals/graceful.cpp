@@ -320,6 +320,7 @@ struct control {
         if (::kill(pid, SIGKILL) == -1) ipc::warn(fmt::format("kill({}, SIGKILL)", pid));
         const int status = ipc::wait_child(pid);  // a zombie already, or dead by SIGKILL
         ipc::explain("kill({}, SIGKILL); waitpid({}) = {}", pid, pid, ipc::describe_status(status));
+        graceful::reclaim_pidfile(opt.pidfile);  // it may have written its pid there already
         const bool exec_failed = WIFEXITED(status) && WEXITSTATUS(status) == 127;
         ipc::complain("restart failed: pid {} {} ({}); pid {} keeps serving", pid,
                       exec_failed ? "could not start" : why, ipc::describe_status(status),

@@ -41,23 +41,41 @@ ipc::unique_fd open_listener(const std::string& spec) {
     ipc::die_en(last_errno, fmt::format("bind({})", spec));
 }
 
+namespace {
+
 // The pid file names whoever serves: written to a temporary name and rename(2)d over the old
-// one, so a reader sees the old pid or the new one, never a half-written file.
-void write_pidfile(const std::string& path) {
-    if (path.empty()) return;
+// one, so a reader sees the old pid or the new one, never a half-written file. False, after
+// saying which call failed, if it could not be put in place (no temporary file is left).
+bool put_pidfile(const std::string& path) {
     const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
     ipc::unique_fd fd{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)};
-    if (!fd) ipc::die(fmt::format("open({})", tmp));
-    const auto fail = [&tmp](const std::string& call) {  // no temporary file left behind
-        const int err = errno;
+    if (!fd) {
+        ipc::warn(fmt::format("open({})", tmp));
+        return false;
+    }
+    const auto failed = [&tmp](const std::string& call) {
+        ipc::warn(call);  // keeps errno
         (void)::unlink(tmp.c_str());
-        ipc::die_en(err, call);
+        return false;
     };
     const std::string text = fmt::format("{}\n", ::getpid());
-    if (!ipc::write_all(fd.get(), text.data(), text.size())) fail(fmt::format("write({})", tmp));
-    if (::close(fd.release()) == -1) fail(fmt::format("close({})", tmp));  // NFS reports late
-    if (::rename(tmp.c_str(), path.c_str()) == -1) fail(fmt::format("rename({}, {})", tmp, path));
+    if (!ipc::write_all(fd.get(), text.data(), text.size()))
+        return failed(fmt::format("write({})", tmp));
+    if (::close(fd.release()) == -1) return failed(fmt::format("close({})", tmp));  // NFS: late
+    if (::rename(tmp.c_str(), path.c_str()) == -1)
+        return failed(fmt::format("rename({}, {})", tmp, path));
     ipc::explain("rename({}, {}): the pid file names {}", tmp, path, ::getpid());
+    return true;
+}
+
+}  // namespace
+
+void write_pidfile(const std::string& path) {
+    if (!path.empty() && !put_pidfile(path)) std::exit(ipc::exit_failure);
+}
+
+void reclaim_pidfile(const std::string& path) {
+    if (!path.empty()) (void)put_pidfile(path);  // reported; serving goes on
 }
 
 // On the final exit only: a successor has already written its own pid there.

@@ -24,6 +24,9 @@ namespace graceful {
 // one, so a reader sees the old pid or the new one, never a half-written file. On the final
 // exit it is removed, but only if it still names this process (a successor wrote its own).
 void write_pidfile(const std::string& path);
+// After a failed restart: the new copy may have written its own pid there before it failed, so
+// the file names this process again. A failure is reported, and the service goes on.
+void reclaim_pidfile(const std::string& path);
 void remove_pidfile_if_ours(const std::string& path);
 
 // The number in environment variable `name`: nullopt if unset or empty, exit 1 if not a number.

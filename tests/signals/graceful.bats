@@ -320,6 +320,24 @@ wait_for_in_flight() {
     assert_line "new binary ran"
 }
 
+@test "a new copy that wrote its pid file, then failed: the pid file names the old one again" {
+    mkdir "$BATS_TEST_TMPDIR/bin"
+    cp "$TOOL" "$BATS_TEST_TMPDIR/bin/graceful"
+    TOOL="$BATS_TEST_TMPDIR/bin/graceful" start_server
+    # An upgrade that gets as far as writing its pid file, then dies before it says ready.
+    rm "$BATS_TEST_TMPDIR/bin/graceful"
+    printf '#!/bin/sh\necho $$ >"%s"\nexit 3\n' "$PIDFILE" >"$BATS_TEST_TMPDIR/bin/graceful"
+    chmod +x "$BATS_TEST_TMPDIR/bin/graceful"
+    kill -HUP "$PID1"
+    wait_for_line "$ERR" "^graceful: restart failed: pid [0-9]+ .*\(exited 3\); pid $PID1 keeps serving$" 20
+    # kill -HUP $(cat PIDFILE) must reach the serving process, not a dead (or reused) pid.
+    assert_equal "$(cat "$PIDFILE")" "$PID1"
+    kill -TERM "$PID1"
+    wait_for_line "$OUT" "^reaped $PID1: exit 0$"
+    run test -e "$PIDFILE"
+    assert_failure
+}
+
 @test "SIGTERM during a slow request: the request completes, then exit 0; SIGINT too" {
     bg_start server "$TOOL" --listen 127.0.0.1:0
     local server=$BG_PID
