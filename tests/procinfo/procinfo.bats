@@ -175,19 +175,21 @@ assert_matches_ps() {
     # strace stops procinfo (an injected SIGSTOP) at its second open under /proc/PID, after it
     # has opened the directory; we end the process meanwhile, and let procinfo go on.
     start_sleeper
-    local target=$PID tool=''
+    local target=$PID tool='' log=$BATS_TEST_TMPDIR/strace.log
     # LeakSanitizer cannot run under ptrace; the other tests check leaks.
-    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" bg_start traced strace -qq -o /dev/null -P "/proc/$target" \
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" bg_start traced strace -qq -o "$log" -P "/proc/$target" \
         -e trace=openat -e inject=openat:signal=STOP:when=2 "$TOOL" "$target"
     local tracer=$BG_PID
-    # Bounded by time, not by a count of tries: under ASan and a loaded machine, strace and the
-    # tool take seconds to start.
+    # Stopped for good once strace logs the stop. (A ps state of "t" is not enough: a traced
+    # process shows it at every openat strace looks at, and runs on a moment later.) Bounded by
+    # time, not by a count of tries: under ASan and a loaded machine, strace and the tool take
+    # seconds to start.
     local deadline=$((SECONDS + 30))
-    while ((SECONDS < deadline)); do
-        tool=$(pgrep -P "$tracer") && [[ $(ps -o stat= -p "$tool") == [tT]* ]] && break
+    until grep -qx -- '--- stopped by SIGSTOP ---' "$log" 2>/dev/null; do
+        ((SECONDS < deadline)) || fail "procinfo was not stopped at its second open in 30 s"
         sleep 0.02
     done
-    [[ $(ps -o stat= -p "$tool") == [tT]* ]]
+    tool=$(pgrep -P "$tracer")
     kill -KILL "$target"
     wait_for_exit "$target" 5
     kill -CONT "$tool"
