@@ -23,14 +23,14 @@ std::string error_text(int err, std::string_view call) {
 }
 
 namespace {
-// The tool's own process, read before main() runs. A forked child that dies or fails must not
-// run that process's exit handlers and static destructors: they would remove what the parent
-// still uses (a socket file, a temp dir) and flush stdio buffers the child copied. So it ends
-// with _exit, as every child does (CONVENTIONS); the tool's own process ends with exit().
-const pid_t tool_pid = ::getpid();
+// The process that called ipc::start() (0: none did). A process forked from it that dies or
+// fails must not run its exit handlers and static destructors: they would remove what the
+// parent still uses (a socket file, a temp dir) and flush stdio buffers the child copied. So it
+// ends with _exit, as every child does (CONVENTIONS); the tool's own process ends with exit().
+pid_t tool_pid = 0;
 
 [[noreturn]] void end(int status) {
-    if (::getpid() != tool_pid) ::_exit(status);
+    if (tool_pid != 0 && ::getpid() != tool_pid) ::_exit(status);
     std::exit(status);
 }
 
@@ -40,6 +40,8 @@ void print_line(std::string_view text) {
     (void)write_all(STDERR_FILENO, line.data(), line.size());
 }
 }  // namespace
+
+void this_is_the_tool() noexcept { tool_pid = ::getpid(); }
 
 void die(std::string_view call) { die_en(errno, call); }
 

@@ -98,6 +98,7 @@ void close_stdout() {
 }  // namespace
 
 void start() {
+    this_is_the_tool();  // its forked children end with _exit when they die or fail
     open_if_closed(STDIN_FILENO);
     open_if_closed(STDOUT_FILENO);
     open_if_closed(STDERR_FILENO);

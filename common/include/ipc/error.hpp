@@ -53,6 +53,10 @@ void complain(fmt::format_string<Args...> format, Args&&... args) {
 // Prints "tool: message" and "Run with --help for more." on stderr and exits 2.
 [[noreturn]] void usage_error(std::string_view message);
 
+// ipc::start() calls it. Afterwards die, fail and usage_error end a process forked from this one
+// with _exit, so that a child never runs the tool's exit handlers and static destructors.
+void this_is_the_tool() noexcept;
+
 // A line redrawn in place on a terminal (ipcbench's progress line) is half a line: a message
 // written after it would continue it. While `on`, every message above (and child::die's, and
 // the last-resort ones of output.hpp) starts with "\r\x1b[K", back to the start of the line and

@@ -27,6 +27,7 @@ namespace ipc {
 // - at exit, stdout is flushed and closed and checked (as coreutils' close_stdout does): a
 //   failure prints "tool: write(stdout): ..." and the exit status becomes 1.
 // - an exception that escapes a thread prints "tool: internal error: ..." and exits 1.
+// - ipc::die, fail and usage_error in a process forked from this one end it with _exit.
 void start();
 
 // Writes `text` as it is to stdout with one write(2), finishing partial writes and retrying
