@@ -212,7 +212,7 @@ std::string epipe_and_sigpipe(const std::string& fifo) {
             if (::signal(SIGPIPE, disposition) == SIG_ERR) return 1;
             const ipc::unique_fd w(try_open(fifo, O_WRONLY));
             if (!w || !send_bytes(ready.write)) return 1;
-            ready.write.reset();  // said: a sibling that dies before saying so leaves no writer
+            ready.write.reset();  // sent: a sibling that dies unready leaves the parent EOF
             if (!get_bytes(go.read)) return 1;
             ipc::explain("write({}, 1) with SIGPIPE {}", w.get(),
                          disposition == SIG_IGN ? "ignored" : "at its default action");
@@ -264,7 +264,7 @@ std::string count_torn(const std::string& fifo, const ipc::race_options& race) {
             const std::string record(race.size, tag);
             const ipc::unique_fd w(try_open(fifo, O_WRONLY));
             if (!w || !send_bytes(ready.write)) return 1;
-            ready.write.reset();  // said: a sibling that dies before saying so leaves no writer
+            ready.write.reset();  // sent: a sibling that dies unready leaves the parent EOF
             if (!get_bytes(go.read)) return 1;
             ipc::explain("writer {}: {} x write({}, {} bytes of '{}')", tag, race.records, w.get(),
                          race.size, tag);

@@ -50,8 +50,8 @@ enum class woke { ready, closed, stopped, timed_out };
                                                      ipc::steady::time_point deadline,
                                                      woke* why = nullptr);
 
-// poll(2) until `fd` is readable, `stop` (or -1) is (a signalfd: a signal came; the demo's
-// pidfd: its child ended), or the deadline.
+// poll(2) until `fd` is readable, `stop` (-1: none) is readable (a signalfd: a signal came; a
+// pidfd, in the demo: the child ended), or the deadline passes.
 [[nodiscard]] woke wait_readable(int fd, int stop, ipc::steady::time_point deadline);
 
 // SIGINT, SIGTERM and SIGHUP blocked and readable from the returned signalfd: a process that
